@@ -1,0 +1,1 @@
+"""The daemon: ingest sessions, case mapping, CLI (later: API and kiosk)."""

@@ -1,0 +1,157 @@
+"""Typed station configuration.
+
+Every field is validated and documented; unknown keys are errors (``extra="forbid"``)
+so that a typo in a station's config is reported instead of silently ignored.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Algorithm = Literal["sha256", "blake3", "sm3"]
+
+_STATION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StationSection(Section):
+    id: str = Field(
+        default="station-01",
+        description="Stable identifier of this collection station; written into every "
+        "ledger leaf and checkpoint origin. Letters, digits, '.', '_' and '-', at most 64.",
+    )
+    name: str = Field(default="evidock collection station", description="Human-readable name.")
+    place: str = Field(
+        default="",
+        description="Where the station stands (e.g. the unit's address); used as the capture "
+        "place of a clip whose recorder gave no location.",
+    )
+    language: Literal["zh-CN", "en"] = Field(
+        default="zh-CN", description="Language of messages shown to officers and in reports."
+    )
+
+    @field_validator("id")
+    @classmethod
+    def _check_id(cls, value: str) -> str:
+        if not _STATION_ID.match(value):
+            raise ValueError(
+                "use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+            )
+        return value
+
+
+class PathsSection(Section):
+    data_dir: Path = Field(
+        default=Path("/var/lib/evidock"),
+        description="Folder holding the station database, the evidence store and keys.",
+    )
+
+
+class HashingSection(Section):
+    algorithms: tuple[Algorithm, ...] = Field(
+        default=("sha256", "blake3"),
+        description="Digests computed in the single read of each file. sha256 and blake3 "
+        "are always computed; add sm3 for GB/T 32905.",
+    )
+    read_size_kib: int = Field(
+        default=1024, ge=4, le=65536, description="Size of one read from the recorder, in KiB."
+    )
+    window_mib: int = Field(
+        default=8,
+        ge=1,
+        le=1024,
+        description="Size of a chunk-hash window in MiB: a SHA-256 is kept per window to "
+        "locate later corruption and to resume an interrupted copy.",
+    )
+    verify: Literal["reread", "none"] = Field(
+        default="reread",
+        description="'reread' re-reads each committed copy from disk (not the page cache) "
+        "and compares digests; 'none' trusts the write.",
+    )
+    buffer_budget_mib: int = Field(
+        default=64,
+        ge=4,
+        le=4096,
+        description="Memory shared by all concurrent copies for read buffers, in MiB.",
+    )
+
+    @field_validator("algorithms")
+    @classmethod
+    def _required_algorithms(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        missing = {"sha256", "blake3"} - set(value)
+        if missing:
+            raise ValueError(f"must include {sorted(missing)}: sha256 and blake3 are always kept")
+        if len(set(value)) != len(value):
+            raise ValueError("lists an algorithm twice")
+        return value
+
+
+class DockingSection(Section):
+    mount_root: Path = Field(
+        default=Path("/media/evidock"),
+        description="Folder under which recorder volumes appear when docked; each "
+        "subfolder holding a recorder layout is ingested.",
+    )
+    settle_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        le=60,
+        description="Quiet time after a volume appears before its files are read.",
+    )
+    rescan_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=3600,
+        description="Interval of full rescans of the mount root, in addition to file events.",
+    )
+    recorder_profile: str = Field(
+        default="generic",
+        description="Recorder profile from config/recorders.toml used when a volume does "
+        "not identify its model.",
+    )
+
+
+class LedgerSection(Section):
+    checkpoint_minutes: int = Field(
+        default=15,
+        ge=1,
+        le=1440,
+        description="A signed checkpoint is made after every docking session and at least "
+        "this often while leaves are added.",
+    )
+
+
+class DeliverySection(Section):
+    target: Literal["folder"] = Field(
+        default="folder",
+        description="Where clips go after ingest. 'folder' copies them into central_dir "
+        "(the embedded default).",
+    )
+    central_dir: Path = Field(
+        default=Path("/var/lib/evidock/central"),
+        description="Central storage folder for the 'folder' target.",
+    )
+    anchor_dir: Path | None = Field(
+        default=None,
+        description="Folder where signed checkpoints are handed over as anchors; defaults "
+        "to central_dir/anchors.",
+    )
+    max_attempts: int = Field(
+        default=20, ge=1, le=10000, description="Attempts before an upload job is parked."
+    )
+
+
+class StationConfig(Section):
+    station: StationSection = Field(default_factory=StationSection, description="Identity.")
+    paths: PathsSection = Field(default_factory=PathsSection, description="Local storage.")
+    hashing: HashingSection = Field(default_factory=HashingSection, description="Copy+hash.")
+    docking: DockingSection = Field(default_factory=DockingSection, description="Detection.")
+    ledger: LedgerSection = Field(default_factory=LedgerSection, description="Ledger.")
+    delivery: DeliverySection = Field(default_factory=DeliverySection, description="Upload.")

@@ -1,0 +1,1 @@
+"""The door: recorder detection, mount watching, recorder profiles, simulated recorders."""

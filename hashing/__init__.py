@@ -1,0 +1,1 @@
+"""The engine: streaming copy+hash pipeline and the content-addressed evidence store."""

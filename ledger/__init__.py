@@ -1,0 +1,1 @@
+"""The vault: append-only ledger, Merkle log, checkpoints, proofs, verifier, export."""

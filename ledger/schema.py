@@ -1,0 +1,3 @@
+"""Schema migrations of this room (append-only; see agent.database)."""
+
+MIGRATIONS: tuple[str, ...] = ()

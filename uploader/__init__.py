@@ -1,0 +1,1 @@
+"""The road out: durable upload queue and delivery targets."""
