@@ -1,3 +1,76 @@
-"""Schema migrations of this room (append-only; see agent.database)."""
+"""Schema migrations of the agent room (append-only; see agent.database).
 
-MIGRATIONS: tuple[str, ...] = ()
+These tables are the station's working catalogue. The ledger is the record: every row
+here that states a fact about evidence was written in the same transaction as the
+ledger leaf that states it (``leaf_index``), so the catalogue can always be rebuilt
+from, and checked against, the ledger.
+"""
+
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE recorders (
+        serial TEXT PRIMARY KEY,
+        model TEXT,
+        serial_source TEXT NOT NULL,
+        first_seen TEXT NOT NULL,
+        last_seen TEXT NOT NULL
+    );
+    CREATE TABLE docking_sessions (
+        session_id TEXT PRIMARY KEY,
+        recorder TEXT NOT NULL REFERENCES recorders (serial),
+        volume TEXT NOT NULL,
+        officer TEXT,
+        opened_at TEXT NOT NULL,
+        closed_at TEXT,
+        state TEXT NOT NULL CHECK (state IN ('open', 'closed', 'incomplete')),
+        files INTEGER NOT NULL DEFAULT 0,
+        clips_new INTEGER NOT NULL DEFAULT 0,
+        clips_seen INTEGER NOT NULL DEFAULT 0,
+        problems TEXT NOT NULL DEFAULT '[]',
+        opened_leaf INTEGER NOT NULL,
+        closed_leaf INTEGER
+    );
+    CREATE TABLE clips (
+        clip_id TEXT PRIMARY KEY,
+        sha256 TEXT NOT NULL UNIQUE,
+        blake3 TEXT NOT NULL,
+        sm3 TEXT,
+        size INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        recorder TEXT NOT NULL,
+        session_id TEXT NOT NULL REFERENCES docking_sessions (session_id),
+        source_path TEXT NOT NULL,
+        source_path_b64 TEXT,
+        recorder_time TEXT,
+        ingested_at TEXT NOT NULL,
+        duration_ms INTEGER,
+        codec TEXT,
+        creation_time TEXT,
+        location TEXT,
+        readable INTEGER,
+        media_problem TEXT,
+        leaf_index INTEGER NOT NULL
+    );
+    CREATE INDEX clips_session ON clips (session_id);
+    CREATE TABLE sightings (
+        session_id TEXT NOT NULL REFERENCES docking_sessions (session_id),
+        clip_id TEXT NOT NULL REFERENCES clips (clip_id),
+        source_path TEXT NOT NULL,
+        leaf_index INTEGER NOT NULL,
+        PRIMARY KEY (session_id, clip_id, source_path)
+    );
+    CREATE TABLE case_links (
+        id INTEGER PRIMARY KEY,
+        case_number TEXT NOT NULL,
+        clip_id TEXT REFERENCES clips (clip_id),
+        session_id TEXT REFERENCES docking_sessions (session_id),
+        officer TEXT,
+        object_of_proof TEXT,
+        linked INTEGER NOT NULL,
+        at TEXT NOT NULL,
+        leaf_index INTEGER NOT NULL,
+        CHECK ((clip_id IS NULL) != (session_id IS NULL))
+    );
+    CREATE INDEX case_links_case ON case_links (case_number);
+    """,
+)
