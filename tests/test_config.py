@@ -1,0 +1,74 @@
+"""Station config: the default file is valid, every field is documented, errors name keys."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel
+
+from config import ConfigError, StationConfig, default_config_text, load_config, parse_config
+
+
+def test_default_config_file_is_valid_and_equals_the_model_defaults() -> None:
+    parsed = parse_config(tomllib.loads(default_config_text()))
+    assert parsed == StationConfig()
+
+
+def _fields(model: type[BaseModel], prefix: str = "") -> list[tuple[str, str | None]]:
+    out: list[tuple[str, str | None]] = []
+    for name, info in model.model_fields.items():
+        out.append((prefix + name, info.description))
+        annotation = info.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            out.extend(_fields(annotation, prefix + name + "."))
+    return out
+
+
+def test_every_field_is_documented() -> None:
+    fields = _fields(StationConfig)
+    assert len(fields) > 15
+    undocumented = [name for name, text in fields if not text]
+    assert undocumented == []
+
+
+def test_every_default_file_key_exists_in_the_model() -> None:
+    data = tomllib.loads(default_config_text())
+    for section, values in data.items():
+        assert section in StationConfig.model_fields
+        sub = StationConfig.model_fields[section].annotation
+        assert isinstance(sub, type) and issubclass(sub, BaseModel)
+        for key in values:
+            assert key in sub.model_fields, f"{section}.{key}"
+
+
+def test_errors_carry_key_paths(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        '[station]\nid = "bad id!"\n[hashing]\nverify = "sometimes"\nalgorithms = ["sha256"]\n'
+        "window_mib = 0\n[unknown]\nx = 1\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(bad)
+    keys = {p.key for p in caught.value.problems}
+    assert {"station.id", "hashing.verify", "hashing.algorithms", "hashing.window_mib",
+            "unknown"} <= keys
+    assert "bad.toml" in str(caught.value)
+
+
+def test_toml_syntax_error_and_missing_file_are_config_errors(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[station\nid=", encoding="utf-8")
+    with pytest.raises(ConfigError, match="toml"):
+        load_config(broken)
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "absent.toml")
+
+
+def test_sm3_is_accepted_and_duplicates_refused() -> None:
+    ok = parse_config({"hashing": {"algorithms": ["sha256", "blake3", "sm3"]}})
+    assert ok.hashing.algorithms == ("sha256", "blake3", "sm3")
+    with pytest.raises(ConfigError, match="twice"):
+        parse_config({"hashing": {"algorithms": ["sha256", "blake3", "blake3"]}})
