@@ -1,1 +1,43 @@
 """The door: recorder detection, mount watching, recorder profiles, simulated recorders."""
+
+from docking.detector import RecorderDetector, VolumeCallback
+from docking.errors import (
+    DockingError,
+    MountRootError,
+    NotARecorderError,
+    ProfileError,
+    SimulatorError,
+    VolumeError,
+    VolumeNotFoundError,
+)
+from docking.names import display_path, path_b64
+from docking.profiles import RecorderProfile, get_profile, load_profiles, profile_for_usb
+from docking.simulated import SimulatedVolume, generate_volume
+from docking.volume import FootageFile, RecorderVolume, Refusal, VolumeScan, open_volume
+from docking.watcher import MountWatcher
+
+__all__ = [
+    "DockingError",
+    "FootageFile",
+    "MountRootError",
+    "MountWatcher",
+    "NotARecorderError",
+    "ProfileError",
+    "RecorderDetector",
+    "RecorderProfile",
+    "RecorderVolume",
+    "Refusal",
+    "SimulatedVolume",
+    "SimulatorError",
+    "VolumeCallback",
+    "VolumeError",
+    "VolumeNotFoundError",
+    "VolumeScan",
+    "display_path",
+    "generate_volume",
+    "get_profile",
+    "load_profiles",
+    "open_volume",
+    "path_b64",
+    "profile_for_usb",
+]

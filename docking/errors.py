@@ -7,6 +7,7 @@
      ├── VolumeError           a volume cannot be opened
      │    ├── VolumeNotFoundError   the path does not exist
      │    └── NotARecorderError     the path is not a folder
+     ├── MountRootError        docking.mount_root is missing or not a folder
      └── SimulatorError        ffmpeg is missing or failed while making a simulated recorder
 """
 
@@ -35,3 +36,7 @@ class NotARecorderError(VolumeError):
 
 class SimulatorError(DockingError):
     """The simulated recorder could not be generated."""
+
+
+class MountRootError(DockingError):
+    """The folder under which recorder volumes are mounted is missing or not a folder."""
