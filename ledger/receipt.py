@@ -1,0 +1,124 @@
+"""C2SP tlog-proof files: offline proof that a leaf is in a signed checkpoint.
+
+::
+
+    c2sp.org/tlog-proof@v1
+    extra <base64 leaf bytes>      (receipts only: the proof then stands alone)
+    index <N>
+    <base64 audit path hash, leaf's sibling first>...
+
+    <signed checkpoint note>
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from ledger.anchor import StoredCheckpoint
+from ledger.checkpoint import Checkpoint, b64, open_checkpoint, unb64
+from ledger.errors import CheckpointError, LeafFormatError, LedgerStateError, ProofError
+from ledger.keys import VerifierKey
+from ledger.leaf import CLIP_INGESTED, Leaf, leaf_hash, parse_leaf
+from ledger.log import Ledger
+from ledger.merkle import verify_inclusion
+
+PROOF_HEADER: Final = "c2sp.org/tlog-proof@v1"
+
+
+@dataclass(frozen=True)
+class TlogProof:
+    index: int
+    path: tuple[bytes, ...]
+    note: str
+    extra: bytes | None = None
+
+    def text(self) -> str:
+        lines = [PROOF_HEADER]
+        if self.extra is not None:
+            lines.append(f"extra {b64(self.extra)}")
+        lines.append(f"index {self.index}")
+        lines.extend(b64(h) for h in self.path)
+        return "\n".join(lines) + "\n\n" + self.note
+
+    @classmethod
+    def parse(cls, text: str) -> TlogProof:
+        head, sep, note = text.partition("\n\n")
+        lines = head.split("\n")
+        if not sep or lines[0] != PROOF_HEADER:
+            raise ProofError(f"not a tlog-proof: the first line must be {PROOF_HEADER}")
+        rest = lines[1:]
+        extra = None
+        if rest and rest[0].startswith("extra "):
+            extra = _unb64(rest.pop(0)[len("extra ") :], "the extra data")
+        if not rest or not rest[0].startswith("index "):
+            raise ProofError("a tlog-proof needs an 'index N' line")
+        number = rest.pop(0)[len("index ") :]
+        if not number.isdigit() or (number != "0" and number.startswith("0")):
+            raise ProofError(f"tlog-proof index {number!r} is not a decimal number")
+        path = tuple(_unb64(line, "an audit path hash") for line in rest)
+        if any(len(h) != 32 for h in path):
+            raise ProofError("an audit path hash is not 32 bytes")
+        return cls(int(number), path, note, extra)
+
+
+def _unb64(text: str, what: str) -> bytes:
+    try:
+        return unb64(text, what)
+    except CheckpointError as exc:
+        raise ProofError(str(exc)) from None
+
+
+def covering_checkpoint(checkpoints: Sequence[StoredCheckpoint], index: int) -> StoredCheckpoint:
+    """The newest stored checkpoint whose tree holds leaf ``index``."""
+    for stored in reversed(checkpoints):
+        if stored.size > index:
+            return stored
+    raise LedgerStateError(f"no signed checkpoint covers leaf {index} yet: make a checkpoint first")
+
+
+def make_proof(
+    ledger: Ledger, index: int, checkpoint: StoredCheckpoint, *, with_leaf: bool = False
+) -> TlogProof:
+    path = tuple(ledger.inclusion_proof(index, checkpoint.size))
+    extra = ledger.leaf(index).data if with_leaf else None
+    return TlogProof(index, path, checkpoint.note, extra)
+
+
+def clip_receipt(
+    ledger: Ledger, clip_id: str, checkpoints: Sequence[StoredCheckpoint]
+) -> TlogProof:
+    """The receipt of a clip: its clip.ingested leaf's bytes (extra) and inclusion proof."""
+    ingested = [leaf for leaf in ledger.find(clip_id=clip_id) if leaf.kind == CLIP_INGESTED]
+    if not ingested:
+        raise LedgerStateError(f"no clip.ingested leaf names clip {clip_id!r}: check the id")
+    leaf = ingested[0]
+    return make_proof(
+        ledger, leaf.index, covering_checkpoint(checkpoints, leaf.index), with_leaf=True
+    )
+
+
+def verify_proof(
+    text: str, keys: Sequence[VerifierKey], leaf_bytes: bytes | None = None
+) -> tuple[Leaf, Checkpoint]:
+    """Check a tlog-proof offline: signature, inclusion, and the leaf's own index.
+
+    ``leaf_bytes`` defaults to the proof's extra data (a receipt). Raises ProofError,
+    CheckpointError or LeafFormatError naming what is wrong.
+    """
+    proof = TlogProof.parse(text)
+    data = leaf_bytes if leaf_bytes is not None else proof.extra
+    if data is None:
+        raise ProofError("the proof carries no leaf: give the leaf's bytes beside it")
+    checkpoint, _keys = open_checkpoint(proof.note, keys)
+    try:
+        leaf = parse_leaf(data)
+    except LeafFormatError as exc:
+        raise LeafFormatError(
+            f"the leaf beside proof {proof.index} is not canonical: {exc}"
+        ) from None
+    if leaf.index != proof.index:
+        raise ProofError(f"the leaf says index {leaf.index}, the proof says {proof.index}")
+    verify_inclusion(leaf_hash(data), proof.index, checkpoint.size, proof.path, checkpoint.root)
+    return leaf, checkpoint
