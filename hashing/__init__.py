@@ -1,5 +1,43 @@
-"""The engine: streaming copy+hash pipeline and the content-addressed evidence store."""
+"""The engine: streaming copy+hash pipeline and the content-addressed evidence store.
 
+One read of each recorder file feeds SHA-256, BLAKE3, per-window SHA-256 (and SM3
+when configured) and the staging file; the copy is fsynced, re-read from disk,
+compared, and only then renamed into the store.
+"""
+
+from hashing.budget import BufferBudget
+from hashing.digests import Digests
+from hashing.engine import CopyEngine, CopyResult
+from hashing.errors import (
+    CopyVerificationError,
+    HashingError,
+    NotRegularFileError,
+    SourceChangedError,
+    SourceReadError,
+    StoreFullError,
+)
+from hashing.options import HashOptions
+from hashing.reading import hash_file
+from hashing.source import FileSource, SourceFile, SourceOpener, open_source
 from hashing.store import EvidenceStore, fsync_dir
 
-__all__ = ["EvidenceStore", "fsync_dir"]
+__all__ = [
+    "BufferBudget",
+    "CopyEngine",
+    "CopyResult",
+    "CopyVerificationError",
+    "Digests",
+    "EvidenceStore",
+    "FileSource",
+    "HashOptions",
+    "HashingError",
+    "NotRegularFileError",
+    "SourceChangedError",
+    "SourceFile",
+    "SourceOpener",
+    "SourceReadError",
+    "StoreFullError",
+    "fsync_dir",
+    "hash_file",
+    "open_source",
+]

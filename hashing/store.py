@@ -17,6 +17,8 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+from hashing.diskio import rename_noreplace
+
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -41,6 +43,24 @@ class EvidenceStore:
 
     def contains(self, sha256: str) -> bool:
         return self.path_for(sha256).is_file()
+
+    def commit(self, staged: Path, sha256: str) -> tuple[Path, bool]:
+        """Make a fsynced, checked staging file the evidence object ``sha256``.
+
+        Returns (object path, deduplicated). The rename never replaces an existing
+        object: if the store already holds ``sha256``, the staged copy is removed.
+        The new name, and any new subfolder, is fsynced before this returns.
+        """
+        target = self.path_for(sha256)
+        new_dirs = [d for d in (target.parent.parent, target.parent) if not d.is_dir()]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not rename_noreplace(staged, target):
+            staged.unlink()
+            return target, True
+        fsync_dir(target.parent)
+        for folder in reversed(new_dirs):
+            fsync_dir(folder.parent)
+        return target, False
 
     def iter_objects(self) -> Iterator[tuple[str, Path]]:
         """Every file under ``objects/`` as (file name, path), whatever its name.

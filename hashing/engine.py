@@ -1,0 +1,355 @@
+"""The copy engine: one read of a recorder's file, every digest, a fsynced and checked copy.
+
+For each chunk: read once into a buffer of the shared budget, hand the same buffer to
+the hash lanes (SHA-256, BLAKE3, window SHA-256, SM3) and write it to the staging
+file. After the last chunk: check that the source did not change, fsync, drop the
+copy from the page cache, re-read it from disk and compare digests, then rename it
+into the store. Only then is it evidence.
+
+A copy with a ``resume_key`` keeps its staging file and journal when the recorder
+fails or the process dies; the next copy with that key re-hashes the staged windows
+from the station's disk (checking each against the journal) and reads the recorder
+only from the last journaled window on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from hashing.budget import BufferBudget
+from hashing.digests import Digests, StreamDigests
+from hashing.diskio import Writeback, drop_cache, store_error, write_all
+from hashing.errors import (
+    CopyVerificationError,
+    HashingError,
+    NotRegularFileError,
+    SourceChangedError,
+    SourceReadError,
+)
+from hashing.journal import ResumeJournal, check_resume_key
+from hashing.options import HashOptions
+from hashing.reading import ChunkPool, digest_stream, read_full
+from hashing.source import FileSource, SourceFile, SourceOpener, open_source
+from hashing.store import EvidenceStore
+
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class CopyResult:
+    """A committed copy: its digests, where it lives, and what the copy cost."""
+
+    size: int
+    sha256: str
+    blake3: str
+    sm3: str | None
+    window_size: int
+    windows: tuple[str, ...]
+    path: Path
+    deduplicated: bool
+    resumed_bytes: int
+    source_bytes_read: int
+    verified: bool
+
+
+class _StagedPrefixMismatch(Exception):
+    """The staged prefix does not match its journal (power cut, disk fault)."""
+
+
+@dataclass
+class _Staging:
+    path: Path
+    fd: int
+    journal: ResumeJournal | None
+    prefix: int
+
+    def restart(self) -> None:
+        os.ftruncate(self.fd, 0)
+        if self.journal is not None:
+            self.journal.reset()
+        self.prefix = 0
+
+    def close(self, *, keep: bool) -> None:
+        """Keep the staged prefix for a resume (only with a journal) or remove it."""
+        os.close(self.fd)
+        if keep and self.journal is not None:
+            self.journal.close()
+            return
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+        if self.journal is not None:
+            self.journal.discard()
+
+
+class CopyEngine:
+    """Copies files of one recorder into the evidence store; one copy at a time."""
+
+    def __init__(
+        self,
+        store: EvidenceStore,
+        options: HashOptions,
+        *,
+        budget: BufferBudget | None = None,
+        open_source: SourceOpener = open_source,
+    ) -> None:
+        if budget is None:
+            budget = BufferBudget(options.buffer_budget_bytes, options.read_size)
+        if options.read_size > budget.read_size:
+            raise ValueError(
+                f"read_size {options.read_size} is larger than the budget's buffers "
+                f"({budget.read_size}); make the BufferBudget with the same read_size"
+            )
+        self.store = store.create()
+        self.options = options
+        self.budget = budget
+        self._open_source = open_source
+
+    def copy(
+        self, source: Path, *, resume_key: str | None = None, progress: Progress | None = None
+    ) -> CopyResult:
+        """Copy ``source`` into the store; raises a :class:`HashingError` if not committed."""
+        if resume_key is not None:
+            check_resume_key(resume_key)
+        src = self._open_source(source)
+        try:
+            before = src.stat()
+            if not stat.S_ISREG(before.st_mode):
+                raise NotRegularFileError(
+                    f"{source} is not a regular file; evidock copies only regular files"
+                )
+            staging = self._open_staging(resume_key, before)
+            keep = False
+            try:
+                return self._copy_staged(source, src, before, staging, progress)
+            except SourceReadError:
+                keep = True
+                raise
+            except HashingError:
+                raise
+            except BaseException:
+                # A bug or an interrupt: the journal is re-checked on resume, so keep it.
+                keep = True
+                raise
+            finally:
+                staging.close(keep=keep)
+        finally:
+            src.close()
+
+    def _open_staging(self, key: str | None, before: os.stat_result) -> _Staging:
+        staging_dir = self.store.staging_dir
+        try:
+            if key is None:
+                path = staging_dir / f"anon-{uuid.uuid4().hex}.part"
+                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+                return _Staging(path, fd, None, 0)
+            journal = ResumeJournal.open(
+                staging_dir,
+                key,
+                size=before.st_size,
+                mtime_ns=before.st_mtime_ns,
+                window_size=self.options.window_size,
+            )
+        except OSError as exc:
+            raise store_error(exc, "creating a staging file") from exc
+        path = staging_dir / f"{key}.part"
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+            staged = os.fstat(fd)
+        except OSError as exc:
+            journal.close()
+            raise store_error(exc, "opening a staging file") from exc
+        if staged.st_nlink != 1 or not stat.S_ISREG(staged.st_mode):
+            # Another name shares this inode (an interrupted commit): never write through it.
+            os.close(fd)
+            path.unlink()
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            staged = os.fstat(fd)
+        windows = min(len(journal.windows), staged.st_size // self.options.window_size)
+        if windows < len(journal.windows):
+            journal.truncate(windows)
+        staging = _Staging(path, fd, journal, windows * self.options.window_size)
+        os.ftruncate(fd, staging.prefix)
+        return staging
+
+    def _copy_staged(
+        self,
+        name: Path,
+        src: SourceFile,
+        before: os.stat_result,
+        staging: _Staging,
+        progress: Progress | None,
+    ) -> CopyResult:
+        resumed = staging.prefix
+        try:
+            digests, source_bytes = self._stream(name, src, before, staging, progress)
+        except _StagedPrefixMismatch:
+            staging.restart()
+            resumed = 0
+            digests, source_bytes = self._stream(name, src, before, staging, progress)
+        try:
+            os.fchmod(staging.fd, 0o444)
+            os.fsync(staging.fd)
+            drop_cache(staging.fd)
+        except OSError as exc:
+            raise store_error(exc, f"syncing the copy of {name}") from exc
+        verified = self.options.verify == "reread"
+        if verified:
+            self._verify(name, staging, digests)
+        try:
+            path, deduplicated = self.store.commit(staging.path, digests.sha256)
+        except OSError as exc:
+            raise store_error(exc, f"committing the copy of {name}") from exc
+        return CopyResult(
+            size=digests.size,
+            sha256=digests.sha256,
+            blake3=digests.blake3,
+            sm3=digests.sm3,
+            window_size=digests.window_size,
+            windows=digests.windows,
+            path=path,
+            deduplicated=deduplicated,
+            resumed_bytes=resumed,
+            source_bytes_read=source_bytes,
+            verified=verified,
+        )
+
+    def _stream(
+        self,
+        name: Path,
+        src: SourceFile,
+        before: os.stat_result,
+        staging: _Staging,
+        progress: Progress | None,
+    ) -> tuple[Digests, int]:
+        """Read, hash and stage every byte; returns the digests and bytes read from ``src``."""
+        size, prefix, read_size = before.st_size, staging.prefix, self.options.read_size
+        digests = StreamDigests(
+            self.options.window_size, sm3=self.options.sm3, threaded=size > 2 * read_size
+        )
+        pool = ChunkPool(self.budget)
+        writeback = Writeback(staging.fd, prefix)
+        staged_file = FileSource(staging.fd)
+        offset = source_bytes = journaled = 0
+        try:
+            while offset < size:
+                from_staging = offset < prefix
+                n = min(read_size, size - offset, prefix - offset if from_staging else size)
+                buffer = pool.take()
+                view = memoryview(buffer)[:n]
+                try:
+                    if from_staging:
+                        if read_full(staged_file, view, offset) != n:
+                            raise _StagedPrefixMismatch
+                    else:
+                        self._read_source(name, src, before, view, offset)
+                except BaseException:
+                    pool.give_back(buffer)
+                    raise
+                release = pool.release_after(buffer, digests.users + 1)
+                digests.feed(view, release)
+                try:
+                    if not from_staging:
+                        write_all(staging.fd, view, offset)
+                except OSError as exc:
+                    raise store_error(exc, f"copying {name}") from exc
+                finally:
+                    release.done()
+                offset += n
+                if not from_staging:
+                    source_bytes += n
+                    writeback.wrote_up_to(offset)
+                journaled = self._journal(staging, digests.completed_windows, journaled)
+                if progress is not None:
+                    progress(n)
+            self._check_unchanged(name, src, before)
+            result = digests.finish()
+        finally:
+            digests.close()
+        self._journal(staging, list(result.windows), journaled)
+        return result, source_bytes
+
+    def _read_source(
+        self, name: Path, src: SourceFile, before: os.stat_result, view: memoryview, offset: int
+    ) -> None:
+        try:
+            got = read_full(src, view, offset)
+        except OSError as exc:
+            raise SourceReadError(
+                f"reading {name} failed at byte {offset} ({exc.strerror}); the recorder may "
+                "be unplugged or failing: check the cable and dock it again (the copy resumes "
+                "where it stopped)"
+            ) from exc
+        if got != len(view):
+            self._check_unchanged(name, src, before)
+            raise SourceReadError(
+                f"{name} ended early: {offset + got} of {before.st_size} bytes could be read; "
+                "the recorder may be unplugged or failing: dock it again"
+            )
+
+    def _check_unchanged(self, name: Path, src: SourceFile, before: os.stat_result) -> None:
+        try:
+            grew = read_full(src, memoryview(bytearray(1)), before.st_size) > 0
+            now = src.stat()
+        except OSError as exc:
+            raise SourceReadError(
+                f"reading {name} failed at its end ({exc.strerror}); dock the recorder again"
+            ) from exc
+        if grew or now.st_size != before.st_size or now.st_mtime_ns != before.st_mtime_ns:
+            raise SourceChangedError(
+                f"{name} changed while it was copied (size {before.st_size} -> {now.st_size}, "
+                "or its modification time moved); it is still being written: stop recording "
+                "or wait until the recorder has closed the file, then dock it again"
+            )
+
+    def _journal(self, staging: _Staging, windows: list[str], journaled: int) -> int:
+        """Check re-hashed staged windows against the journal; journal the new ones."""
+        if staging.journal is None:
+            return len(windows)
+        staged_windows = staging.prefix // self.options.window_size
+        try:
+            for index in range(journaled, len(windows)):
+                if index < staged_windows:
+                    if windows[index] != staging.journal.windows[index]:
+                        raise _StagedPrefixMismatch
+                else:
+                    staging.journal.append(windows[index])
+        except OSError as exc:
+            raise store_error(exc, "writing the resume journal") from exc
+        return len(windows)
+
+    def _verify(self, name: Path, staging: _Staging, read: Digests) -> None:
+        """Re-read the synced copy from disk and compare it with what was read."""
+        digests = StreamDigests(
+            self.options.window_size,
+            sm3=False,
+            windows=False,
+            threaded=read.size > 2 * self.options.read_size,
+        )
+        try:
+            disk = digest_stream(
+                FileSource(staging.fd),
+                read.size,
+                digests,
+                self.budget,
+                self.options.read_size,
+                name=staging.path,
+            )
+            on_disk = os.fstat(staging.fd).st_size
+        except (SourceReadError, SourceChangedError, OSError) as exc:
+            raise CopyVerificationError(
+                f"the copy of {name} could not be re-read from the station's disk ({exc}); "
+                "nothing was committed: check the data disk, then dock the recorder again"
+            ) from exc
+        if (disk.sha256, disk.blake3, on_disk) != (read.sha256, read.blake3, read.size):
+            raise CopyVerificationError(
+                f"the copy of {name} on the station's disk differs from the bytes read from "
+                f"the recorder (read sha256 {read.sha256}, disk sha256 {disk.sha256}); nothing "
+                "was committed: check the station's disk and memory, keep the recorder as is "
+                "and report it"
+            )
