@@ -1,0 +1,396 @@
+"""The auditor's verifier: trusts only the public key and the anchors it is given.
+
+It reads the station database without writing, recomputes every leaf hash, chain link and
+Merkle node from the leaf bytes, checks every stored checkpoint and every anchor against
+them, and audits the evidence store against the clip.ingested leaves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ledger.anchor import Anchor, origin_for
+from ledger.audit import AuditResult, ClipRecord, EvidenceFiles, Progress, audit_store
+from ledger.checkpoint import Checkpoint, SignedNote
+from ledger.errors import CheckpointError, LeafFormatError, ProofError
+from ledger.keys import PublicKeyFile
+from ledger.leaf import (
+    CLIP_INGESTED,
+    CLIP_PURGED,
+    KEY_ROTATED,
+    KINDS,
+    ZERO_HASH_HEX,
+    check_leaf_bytes,
+)
+from ledger.merkle import EMPTY_ROOT, verify_consistency
+from ledger.trust import TrustedKey, keys_for_size, trusted_keys
+
+_BATCH = 20000
+_PER_CATEGORY = 20
+
+
+@dataclass
+class VerifyReport:
+    problems: list[str] = field(default_factory=list)
+    leaves: int = 0
+    checkpoints: int = 0
+    anchors: int = 0
+    anchored_size: int = 0
+    key_source: str = "given"
+    audit: AuditResult | None = None
+    suppressed: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def coverage(self) -> str:
+        if self.anchored_size == 0:
+            return (
+                f"no anchor covers this ledger: leaves 0..{self.leaves - 1} only the station's word"
+            )
+        tail = (
+            f"; leaves {self.anchored_size}..{self.leaves - 1} only the station's word"
+            if self.leaves > self.anchored_size
+            else ""
+        )
+        return f"covered by an anchor: leaves 0..{self.anchored_size - 1}{tail}"
+
+    def as_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["ok"] = self.ok
+        data["coverage"] = self.coverage()
+        return data
+
+
+class _Problems:
+    """Collects one line per problem; caps each category so one cut does not flood."""
+
+    def __init__(self, report: VerifyReport) -> None:
+        self.report = report
+        self.counts: dict[str, int] = {}
+
+    def add(self, category: str, line: str) -> None:
+        seen = self.counts.get(category, 0) + 1
+        self.counts[category] = seen
+        if seen <= _PER_CATEGORY:
+            self.report.problems.append(line)
+        else:
+            self.report.suppressed[category] = seen - _PER_CATEGORY
+
+    def finish(self) -> None:
+        for category, more in self.report.suppressed.items():
+            self.report.problems.append(f"... and {more} more problems of kind '{category}'")
+
+
+@dataclass
+class _Walk:
+    """What the single pass over the leaves learns."""
+
+    size: int = 0
+    station: str | None = None
+    roots: dict[int, bytes] = field(default_factory=dict)
+    nodes_expected: int = 0
+    clips: list[ClipRecord] = field(default_factory=list)
+    purged: set[str] = field(default_factory=set)
+    rotations: list[tuple[int, str, str]] = field(default_factory=list)
+
+
+def verify_station(
+    conn: sqlite3.Connection,
+    key: PublicKeyFile,
+    anchors: Sequence[Anchor] = (),
+    store: EvidenceFiles | None = None,
+    *,
+    key_source: str = "given",
+    progress: Progress | None = None,
+) -> VerifyReport:
+    """Verify the ledger behind ``conn`` (read only) and optionally the evidence store."""
+    report = VerifyReport(key_source=key_source, anchors=len(anchors))
+    problems = _Problems(report)
+    stored = conn.execute(
+        "SELECT tree_size, root, note FROM ledger_checkpoints ORDER BY tree_size"
+    ).fetchall()
+    wanted = {int(r[0]) for r in stored} | {_anchor_size(a) for a in anchors}
+    walk = _walk_leaves(conn, wanted, problems, progress)
+    report.leaves = walk.size
+    report.checkpoints = len(stored)
+    station = walk.station or _station_from(stored)
+    origin = origin_for(station) if station else None
+    notes = [str(r[2]) for r in stored] + [a.note for a in anchors]
+    trusted = trusted_keys(key.for_name(origin or ""), walk.rotations, walk.roots, notes)
+    for size, root, note in stored:
+        _check_checkpoint(problems, "stored checkpoint", int(size), note, walk, trusted, origin)
+        if bytes(root) != _note_root(note):
+            problems.add("checkpoint", f"stored checkpoint {size}: root column differs from note")
+    report.anchored_size = _check_anchors(problems, anchors, walk, trusted, origin)
+    if store is not None:
+        report.audit = audit_store(store, walk.clips, walk.purged, progress)
+        for line in report.audit.problems:
+            problems.add("store", line)
+    problems.finish()
+    return report
+
+
+def _anchor_size(anchor: Anchor) -> int:
+    try:
+        return anchor.checkpoint.size
+    except CheckpointError:
+        return -1
+
+
+def _note_root(note: str) -> bytes | None:
+    try:
+        return Checkpoint.parse_body(SignedNote.parse(note).body).root
+    except CheckpointError:
+        return None
+
+
+def _station_from(stored: Sequence[sqlite3.Row]) -> str | None:
+    for row in stored:
+        try:
+            origin = Checkpoint.parse_body(SignedNote.parse(row[2]).body).origin
+        except CheckpointError:
+            continue
+        return origin.removeprefix("evidock.station/")
+    return None
+
+
+def _walk_leaves(
+    conn: sqlite3.Connection, wanted: set[int], problems: _Problems, progress: Progress | None
+) -> _Walk:
+    walk = _Walk()
+    total = int(conn.execute("SELECT count(*) FROM ledger_leaves").fetchone()[0])
+    sha256 = hashlib.sha256
+    stack: list[bytes] = []
+    # Nodes computed in the current batch, per level, and the index of the first of them.
+    levels: list[list[bytes]] = [[] for _ in range(64)]
+    starts = [0] * 64
+    prev = ZERO_HASH_HEX
+    pos = 0
+    if 0 in wanted:
+        walk.roots[0] = EMPTY_ROOT
+    cursor = conn.execute("SELECT idx, kind, data FROM ledger_leaves ORDER BY idx")
+    while rows := cursor.fetchmany(_BATCH):
+        level0 = levels[0]
+        starts[0] = pos
+        for idx, kind, data in rows:
+            if idx != pos:
+                problems.add(
+                    "order",
+                    f"leaf row {idx} found where leaf {pos} belongs: "
+                    f"leaves deleted, inserted or renumbered",
+                )
+            try:
+                obj = check_leaf_bytes(data)
+            except LeafFormatError as exc:
+                problems.add("encoding", f"leaf {pos}: bad encoding: {exc}")
+                obj = None
+            if obj is not None:
+                _check_leaf(problems, walk, pos, kind, obj, prev)
+            digest = sha256(b"\x00" + data).digest()
+            prev = digest.hex()
+            # Fold into the compact range; every completed subtree is a stored node.
+            n, level, cur = pos, 0, digest
+            level0.append(cur)
+            while n & 1:
+                cur = sha256(b"\x01" + stack.pop() + cur).digest()
+                n >>= 1
+                level += 1
+                nodes = levels[level]
+                if not nodes:
+                    starts[level] = n
+                nodes.append(cur)
+            stack.append(cur)
+            pos += 1
+            if pos in wanted:
+                root = stack[-1]
+                for left in reversed(stack[:-1]):
+                    root = sha256(b"\x01" + left + root).digest()
+                walk.roots[pos] = root
+        _compare_nodes(conn, problems, levels, starts)
+        for level_nodes in levels:
+            level_nodes.clear()
+        if progress is not None:
+            progress("leaves", pos, total)
+    walk.size = pos
+    walk.nodes_expected = sum(pos >> level for level in range(pos.bit_length()))
+    stored_nodes = int(conn.execute("SELECT count(*) FROM ledger_nodes").fetchone()[0])
+    if stored_nodes != walk.nodes_expected:
+        problems.add(
+            "nodes",
+            f"Merkle node table has {stored_nodes} rows, the leaves make "
+            f"{walk.nodes_expected}: nodes added or removed",
+        )
+    return walk
+
+
+def _check_leaf(
+    problems: _Problems, walk: _Walk, pos: int, kind: str, obj: dict[str, Any], prev: str
+) -> None:
+    if obj["index"] != pos:
+        problems.add("index", f"leaf {pos}: says index {obj['index']}: renumbered or moved")
+    if obj["prev"] != prev:
+        problems.add(
+            "chain",
+            f"leaf {pos}: prev {obj['prev'][:16]}... is not the hash of "
+            f"leaf {pos - 1}: the chain is broken (leaf edited, deleted or inserted)",
+        )
+    if obj["kind"] != kind:
+        problems.add("kind", f"leaf {pos}: kind column {kind!r} differs from the leaf's")
+    if walk.station is None:
+        walk.station = obj["station"]
+    elif obj["station"] != walk.station:
+        problems.add("station", f"leaf {pos}: station {obj['station']!r} is not {walk.station!r}")
+    body = obj["body"]
+    required = KINDS.get(obj["kind"])
+    if required is None:
+        problems.add("kind", f"leaf {pos}: unknown kind {obj['kind']!r}")
+    elif not required <= body.keys():
+        problems.add(
+            "body", f"leaf {pos}: {obj['kind']} body lacks {sorted(required - body.keys())}"
+        )
+    elif obj["kind"] == CLIP_INGESTED:
+        try:
+            walk.clips.append(
+                ClipRecord(
+                    pos,
+                    str(body["clip_id"]),
+                    str(body["sha256"]),
+                    int(body["size"]),
+                    int(body["window_size"]),
+                    tuple(body["windows"]),
+                )
+            )
+        except (TypeError, ValueError):
+            problems.add("body", f"leaf {pos}: clip.ingested body has values of wrong types")
+    elif obj["kind"] == CLIP_PURGED:
+        walk.purged.add(str(body["clip_id"]))
+    elif obj["kind"] == KEY_ROTATED:
+        walk.rotations.append((pos, str(body["old_key"]), str(body["new_key"])))
+
+
+def _compare_nodes(
+    conn: sqlite3.Connection, problems: _Problems, levels: list[list[bytes]], starts: list[int]
+) -> None:
+    for level, computed in enumerate(levels):
+        if not computed:
+            continue
+        start = starts[level]
+        rows = conn.execute(
+            "SELECT idx, hash FROM ledger_nodes WHERE level = ? AND idx >= ? AND idx < ?"
+            " ORDER BY idx",
+            (level, start, start + len(computed)),
+        ).fetchall()
+        if len(rows) == len(computed) and [row[1] for row in rows] == computed:
+            continue
+        stored = {int(i): bytes(h) for i, h in rows}
+        for k, h in enumerate(computed):
+            if stored.get(start + k) != h:
+                problems.add(
+                    "nodes",
+                    f"Merkle node (level {level}, index {start + k}) "
+                    "disagrees with the leaves or is missing",
+                )
+
+
+def _check_checkpoint(
+    problems: _Problems,
+    what: str,
+    size: int,
+    note: str,
+    walk: _Walk,
+    trusted: list[TrustedKey],
+    origin: str | None,
+) -> Checkpoint | None:
+    try:
+        signed = SignedNote.parse(note)
+        cp = Checkpoint.parse_body(signed.body)
+    except CheckpointError as exc:
+        problems.add("checkpoint", f"{what} {size}: malformed: {exc}")
+        return None
+    if cp.size != size:
+        problems.add("checkpoint", f"{what} {size}: the note says size {cp.size}")
+    if not signed.verified_by(keys_for_size(trusted, cp.size)):
+        names = ", ".join(f"{s.name}+{s.key_hash.hex()}" for s in signed.signatures)
+        problems.add(
+            "signature",
+            f"{what} {cp.size}: no valid signature by the trusted key "
+            f"(signed as {names}): forged, edited or signed by an unknown key",
+        )
+    if origin is not None and cp.origin != origin:
+        problems.add("checkpoint", f"{what} {cp.size}: origin {cp.origin!r} is not {origin!r}")
+    if cp.size > walk.size:
+        problems.add(
+            "truncated",
+            f"{what} {cp.size}: the ledger has only {walk.size} leaves: "
+            "leaves were removed or the database was restored from an older backup",
+        )
+    elif walk.roots.get(cp.size) != cp.root:
+        problems.add(
+            "root",
+            f"{what} {cp.size}: the leaves give another Merkle root: "
+            "history before this checkpoint was changed (a fork)",
+        )
+    return cp
+
+
+def _check_anchors(
+    problems: _Problems,
+    anchors: Sequence[Anchor],
+    walk: _Walk,
+    trusted: list[TrustedKey],
+    origin: str | None,
+) -> int:
+    """Check anchors against the ledger and each other; return the newest anchored size."""
+    good = 0
+    by_size: dict[int, Checkpoint] = {}
+    for anchor in anchors:
+        size = _anchor_size(anchor)
+        before = len(problems.report.problems)
+        cp = _check_checkpoint(problems, "anchor", size, anchor.note, walk, trusted, origin)
+        if cp is None:
+            continue
+        by_size[cp.size] = cp
+        if len(problems.report.problems) == before:
+            good = max(good, cp.size)
+    for anchor in anchors:
+        cp = by_size.get(_anchor_size(anchor))
+        previous = by_size.get(anchor.previous_size)
+        if cp is None or previous is None:
+            continue
+        try:
+            verify_consistency(previous.size, cp.size, anchor.proof, previous.root, cp.root)
+        except ProofError as exc:
+            problems.add(
+                "anchor",
+                f"anchor {cp.size}: not consistent with anchor "
+                f"{previous.size}: {exc}: the station signed two histories",
+            )
+    return good
+
+
+def report_text(report: VerifyReport) -> str:
+    lines = list(report.problems)
+    audit = report.audit
+    counts = f"{report.leaves} leaves, {report.checkpoints} checkpoints, {report.anchors} anchors"
+    if audit is not None:
+        counts += (
+            f"; store: {audit.matched} matched, {audit.modified} modified, {audit.missing} "
+            f"missing, {audit.extra} extra, {audit.moved} moved"
+        )
+    lines.append(counts)
+    if report.key_source != "given":
+        lines.append(f"public key: {report.key_source}")
+    lines.append(report.coverage())
+    lines.append("OK" if report.ok else f"FAILED: {len(report.problems)} problem(s)")
+    return "\n".join(lines)
+
+
+def report_json(report: VerifyReport) -> str:
+    return json.dumps(report.as_json(), ensure_ascii=False, indent=2)
