@@ -1,0 +1,126 @@
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from agent.metadata import FfprobeMissingError, MediaInfo, probe_media
+from docking.simulated import truncate_clip, write_audio, write_clip, write_empty, write_stub
+
+CREATED = "2026-11-22T00:30:15.000000Z"
+PLACE = "+31.2304+121.4737/"
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Good and broken clips, made once by real ffmpeg for the whole module."""
+    d = tmp_path_factory.mktemp("clips")
+    good = write_clip(d / "good.MP4", seconds=2, creation_time=CREATED, location=PLACE)
+    fast = write_clip(d / "fast.MP4", seconds=2, creation_time=CREATED, faststart=True)
+    return {
+        "good": good,
+        "truncated": truncate_clip(good, d / "truncated.MP4"),
+        "truncated_faststart": truncate_clip(fast, d / "truncated_fast.MP4"),
+        "stub": write_stub(d / "stub.MP4"),
+        "empty": write_empty(d / "empty.MP4"),
+        "wav": write_audio(d / "voice.WAV", seconds=1),
+    }
+
+
+def test_good_clip_reads_back_what_the_recorder_wrote(clips: dict[str, Path]) -> None:
+    info = probe_media(clips["good"])
+    assert info == MediaInfo(
+        readable=True,
+        problem=None,
+        duration_ms=2000,
+        codec="h264",
+        audio_codec="aac",
+        creation_time=CREATED,
+        location=PLACE,
+        width=320,
+        height=240,
+    )
+
+
+def test_leaf_body_has_the_ledger_keys_and_no_floats(clips: dict[str, Path]) -> None:
+    for name in ("good", "truncated_faststart", "empty"):
+        body = probe_media(clips[name]).as_leaf_body()
+        assert set(body) == {
+            "duration_ms",
+            "codec",
+            "audio_codec",
+            "creation_time",
+            "location",
+            "readable",
+            "problem",
+        }
+        assert all(v is None or type(v) in (int, str, bool) for v in body.values()), body
+        json.dumps(body, allow_nan=False)
+
+
+def test_truncated_clip_with_moov_at_the_end_is_unreadable(clips: dict[str, Path]) -> None:
+    info = probe_media(clips["truncated"])
+    assert not info.readable
+    assert info.problem == (
+        "ffprobe cannot read it: moov atom not found; Invalid data found when processing input"
+    )
+    assert info.duration_ms is None
+
+
+def test_truncated_faststart_clip_is_caught_by_counting_packets(clips: dict[str, Path]) -> None:
+    info = probe_media(clips["truncated_faststart"])
+    # The index survived, so ffprobe alone would call this a complete 2 s clip.
+    assert info.duration_ms == 2000 and info.codec == "h264"
+    assert not info.readable
+    assert info.problem is not None and info.problem.startswith("truncated: ")
+    assert "of 30 video packets" in info.problem
+
+
+def test_stub_with_no_streams_is_unreadable(clips: dict[str, Path]) -> None:
+    assert clips["stub"].stat().st_size == 100
+    info = probe_media(clips["stub"])
+    assert not info.readable
+    assert info.problem == "no audio or video stream (0 streams): not a playable clip"
+
+
+def test_empty_and_missing_files_are_unreadable(clips: dict[str, Path], tmp_path: Path) -> None:
+    assert probe_media(clips["empty"]) == MediaInfo(readable=False, problem="empty file (0 bytes)")
+    missing = probe_media(tmp_path / "gone.MP4")
+    assert not missing.readable and "No such file" in (missing.problem or "")
+
+
+def test_audio_only_recording_has_no_video_codec(clips: dict[str, Path]) -> None:
+    info = probe_media(clips["wav"])
+    assert info.readable and info.codec is None and info.audio_codec == "pcm_s16le"
+    assert info.duration_ms == 1000
+
+
+def test_problem_text_is_the_same_on_every_run(clips: dict[str, Path], tmp_path: Path) -> None:
+    # ffprobe prefixes messages with a pointer address and the path: neither may reach
+    # the ledger, or the same broken clip would read differently on each probe.
+    elsewhere = shutil.copy(clips["truncated"], tmp_path / "copy.MP4")
+    assert probe_media(clips["truncated"]).problem == probe_media(Path(elsewhere)).problem
+
+
+@pytest.mark.parametrize(
+    "name",
+    [b"-i evil.MP4", b"concat:a|b.MP4", "执法 记录.MP4".encode(), b"bad\xff\xfe.MP4"],
+)
+def test_hostile_names_are_probed_as_plain_files(
+    clips: dict[str, Path], tmp_path: Path, name: bytes
+) -> None:
+    target = os.path.join(os.fsencode(tmp_path), name)
+    shutil.copyfile(clips["good"], target)
+    info = probe_media(Path(os.fsdecode(target)))
+    assert info.readable and info.creation_time == CREATED
+
+
+def test_missing_ffprobe_says_to_install_ffmpeg(
+    clips: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # a PATH with no ffprobe on it
+    with pytest.raises(FfprobeMissingError, match="install ffmpeg"):
+        probe_media(clips["good"])
