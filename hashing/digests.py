@@ -1,10 +1,13 @@
 """Every digest of one byte stream, computed from the same buffers in one pass.
 
-A chunk is handed to a few *lanes* (whole-file SHA-256; per-window SHA-256 + BLAKE3;
-SM3 when asked). In threaded mode each lane is a thread of its own: hashlib and
-blake3 release the GIL on large buffers, so on a 2-core station the lanes hash while
-the copying thread reads and writes the next chunk. A chunk's buffer is returned
-(``ChunkRelease``) only after every lane and the writer are done with it.
+A chunk is handed to *lanes* (whole-file SHA-256, BLAKE3, SM3 when asked). In threaded
+mode each lane is a thread of its own: hashlib and blake3 release the GIL on large
+buffers, so on a 2-core station the lanes hash while the copying thread writes the
+chunk and reads the next. The per-window SHA-256 is computed by the caller's thread
+during ``feed``, so a window's hash is known the moment its last byte was fed: the
+resume journal can record it right after the write, and a killed copy re-reads less
+than one window. A chunk's buffer is returned (``ChunkRelease``) only after every lane
+and the writer are done with it.
 """
 
 from __future__ import annotations
@@ -117,7 +120,7 @@ class StreamDigests:
         self._blake3 = blake3.blake3()
         self._sm3 = hashlib.new("sm3") if sm3 else None
         self._windows = _WindowHashes(window_size) if windows else None
-        lanes: list[_Lane] = [self._sha256.update, self._windows_and_blake3]
+        lanes: list[_Lane] = [self._sha256.update, self._blake3.update]
         if self._sm3 is not None:
             lanes.append(self._sm3.update)
         self._lanes = lanes
@@ -135,7 +138,7 @@ class StreamDigests:
 
     @property
     def completed_windows(self) -> list[str]:
-        """Window hashes finished so far (grows while lanes run)."""
+        """Hashes of the windows whose last byte was fed."""
         return self._windows.done if self._windows is not None else []
 
     def feed(self, chunk: memoryview, release: ChunkRelease) -> None:
@@ -144,12 +147,14 @@ class StreamDigests:
         if self._threads:
             for thread in self._threads:
                 thread.put(chunk, release)
-            return
-        for lane in self._lanes:
-            try:
-                lane(chunk)
-            finally:
-                release.done()
+        else:
+            for lane in self._lanes:
+                try:
+                    lane(chunk)
+                finally:
+                    release.done()
+        if self._windows is not None:
+            self._windows.update(chunk)
 
     def finish(self) -> Digests:
         """Wait for the lanes and return the digests of everything fed."""
@@ -174,8 +179,3 @@ class StreamDigests:
         self._finished = True
         for thread in self._threads:
             thread.stop()
-
-    def _windows_and_blake3(self, chunk: memoryview) -> None:
-        if self._windows is not None:
-            self._windows.update(chunk)
-        self._blake3.update(chunk)

@@ -269,6 +269,11 @@ class CopyEngine:
                     progress(n)
             self._check_unchanged(name, src, before)
             result = digests.finish()
+        except SourceReadError:
+            # Journal the windows the lanes finished, so a resume re-reads as little as can be.
+            digests.close()
+            self._journal(staging, digests.completed_windows, journaled)
+            raise
         finally:
             digests.close()
         self._journal(staging, list(result.windows), journaled)
