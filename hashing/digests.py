@@ -77,7 +77,7 @@ class _WindowHashes:
         return tuple(self.done)
 
 
-_Lane = Callable[[memoryview], None]
+_Lane = Callable[[memoryview], object]
 _Item = tuple[memoryview, ChunkRelease] | None
 
 
