@@ -60,12 +60,15 @@ def generate_volume(
 ) -> SimulatedVolume:
     """Write a recorder volume under ``root`` (created if missing) and describe it.
 
-    ``start`` is the recorder's local clock (naive); ``utc_offset`` turns it into the UTC
-    ``creation_time`` tag, as a recorder set to Beijing time writes it. File names and
+    ``start`` is what the recorder's clock shows; ``utc_offset`` (or, for an aware
+    ``start``, its own offset) turns it into the UTC ``creation_time`` tag, as a recorder
+    set to Beijing time writes it. File names and
     contents depend only on the arguments, so two calls give byte-identical volumes.
     """
-    if start.tzinfo is not None:
-        raise SimulatorError("give start as the recorder's local time, without a time zone")
+    offset = start.utcoffset()
+    if offset is not None:
+        # An aware start says both what the recorder's clock shows and its zone.
+        start, utc_offset = start.replace(tzinfo=None), offset
     media = root / MEDIA_DIR
     media.mkdir(parents=True, exist_ok=True)
     made_clips: list[Path] = []

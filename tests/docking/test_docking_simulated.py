@@ -74,9 +74,11 @@ def test_iso6709_pads_and_signs() -> None:
     assert iso6709((5.5, -0.25)) == "+05.5000-000.2500/"
 
 
-def test_start_with_a_time_zone_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(SimulatorError, match="local time"):
-        generate_volume(tmp_path / "x", start=datetime(2026, 1, 1, tzinfo=UTC))
+def test_an_aware_start_carries_the_recorder_zone(tmp_path: Path) -> None:
+    start = datetime(2026, 11, 22, 8, 30, 15, tzinfo=UTC)
+    made = generate_volume(tmp_path / "utc", clips=1, seconds=1, start=start)
+    assert made.clips[0].name == "20261122_083015_0001.MP4"
+    assert probe_media(made.clips[0]).creation_time == "2026-11-22T08:30:15.000000Z"
 
 
 def test_missing_ffmpeg_says_to_install_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
