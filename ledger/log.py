@@ -161,6 +161,17 @@ class Ledger:
         ).fetchall()
         return [parse_leaf(bytes(row[0])) for row in rows]
 
+    def leaves_of_kind(
+        self, kind: str, *, newest_first: bool = False, limit: int | None = None
+    ) -> list[Leaf]:
+        """Leaves of one kind in index order (or newest first), at most ``limit`` of them."""
+        order = "DESC" if newest_first else "ASC"
+        rows = self.conn.execute(
+            f"SELECT data FROM ledger_leaves WHERE kind = ? ORDER BY idx {order} LIMIT ?",
+            (kind, -1 if limit is None else limit),
+        ).fetchall()
+        return [parse_leaf(bytes(row[0])) for row in rows]
+
     def root(self, size: int | None = None) -> bytes:
         return self.tree.root(self.size() if size is None else size)
 

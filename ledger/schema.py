@@ -46,4 +46,8 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TRIGGER ledger_checkpoints_no_update BEFORE UPDATE ON ledger_checkpoints
     BEGIN SELECT RAISE(ABORT, 'signed checkpoints are never changed'); END;
     """,
+    # Lookups by kind, newest first (the agent reads the last station.booted at start).
+    """
+    CREATE INDEX ledger_leaves_kind ON ledger_leaves (kind, idx);
+    """,
 )
