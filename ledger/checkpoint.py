@@ -27,9 +27,13 @@ def b64(data: bytes) -> str:
 
 def unb64(text: str, what: str) -> bytes:
     try:
-        return base64.b64decode(text, validate=True)
+        raw = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         raise CheckpointError(f"{what} is not base64: {text[:60]!r}") from None
+    # Unused low bits of the last character decode silently; one text per value.
+    if base64.b64encode(raw).decode() != text:
+        raise CheckpointError(f"{what} is not canonical base64: {text[:60]!r}")
+    return raw
 
 
 @dataclass(frozen=True)
