@@ -49,15 +49,28 @@ def ingested_body(clip_id: str, session_id: str, data: bytes, name: str) -> dict
         hashlib.sha256(data[i : i + WINDOW]).hexdigest() for i in range(0, len(data), WINDOW)
     ]
     return {
-        "clip_id": clip_id, "session_id": session_id,
-        "sha256": hashlib.sha256(data).hexdigest(), "blake3": blake3(data).hexdigest(),
-        "sm3": None, "size": len(data), "window_size": WINDOW, "windows": windows,
-        "recorder": "DSJ-A1-0042", "source_path": f"DCIM/100MEDIA/{name}",
-        "source_path_b64": None, "recorder_time": "2026-11-22T08:30:15+08:00",
-        "media": {"duration_ms": 10000, "codec": "h264", "audio_codec": "aac",
-                  "creation_time": "2026-11-22T00:30:15Z", "location": "+31.2304+121.4737/",
-                  "readable": True, "problem": None},
-    }  # fmt: skip
+        "clip_id": clip_id,
+        "session_id": session_id,
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "blake3": blake3(data).hexdigest(),
+        "sm3": None,
+        "size": len(data),
+        "window_size": WINDOW,
+        "windows": windows,
+        "recorder": "DSJ-A1-0042",
+        "source_path": f"DCIM/100MEDIA/{name}",
+        "source_path_b64": None,
+        "recorder_time": "2026-11-22T08:30:15+08:00",
+        "media": {
+            "duration_ms": 10000,
+            "codec": "h264",
+            "audio_codec": "aac",
+            "creation_time": "2026-11-22T00:30:15Z",
+            "location": "+31.2304+121.4737/",
+            "readable": True,
+            "problem": None,
+        },
+    }
 
 
 @dataclass
@@ -108,9 +121,16 @@ class Station:
 def add_session(station: Station, led: Ledger, session: str, clips: list[str]) -> None:
     store = station.store.create()
     with transaction(led.conn):
-        led.append("docking.opened", {"session_id": session, "recorder": "DSJ-A1-0042",
-                   "volume": "/media/evidock/DSJ", "officer": "警号010203",
-                   "recorder_model": "DSJ-A1"})  # fmt: skip
+        led.append(
+            "docking.opened",
+            {
+                "session_id": session,
+                "recorder": "DSJ-A1-0042",
+                "volume": "/media/evidock/DSJ",
+                "officer": "警号010203",
+                "recorder_model": "DSJ-A1",
+            },
+        )
         for n, clip_id in enumerate(clips):
             data = clip_bytes(len(station.clips) + n)
             station.clips[clip_id] = data
@@ -124,9 +144,17 @@ def add_session(station: Station, led: Ledger, session: str, clips: list[str]) -
 
 
 def link(led: Ledger, *, clip_id: str | None = None, session_id: str | None = None) -> None:
-    led.append("case.linked", {"clip_id": clip_id, "session_id": session_id,
-               "case_number": CASE, "officer": "警号010203",
-               "object_of_proof": "违法停车现场 / illegal parking scene", "reason": "officer"})  # fmt: skip
+    led.append(
+        "case.linked",
+        {
+            "clip_id": clip_id,
+            "session_id": session_id,
+            "case_number": CASE,
+            "officer": "警号010203",
+            "object_of_proof": "违法停车现场 / illegal parking scene",
+            "reason": "officer",
+        },
+    )
 
 
 def make_station(root: Path) -> Station:
@@ -143,12 +171,22 @@ def make_station(root: Path) -> Station:
     link(led, session_id="s2")
     for clip_id in ("c1", "c4"):
         sha = station.sha(clip_id)
-        led.append("clip.uploaded", {"clip_id": clip_id, "sha256": sha, "target": "central",
-                   "location": f"central/{sha}", "confirmed_size": len(station.clips[clip_id]),
-                   "confirmed_sha256": sha})  # fmt: skip
+        led.append(
+            "clip.uploaded",
+            {
+                "clip_id": clip_id,
+                "sha256": sha,
+                "target": "central",
+                "location": f"central/{sha}",
+                "confirmed_size": len(station.clips[clip_id]),
+                "confirmed_sha256": sha,
+            },
+        )
     station.checkpoint(led)
-    led.append("clip.accessed", {"clip_id": "c2", "who": "auditor-1", "purpose": "review",
-               "action": "view", "via": "api"})  # fmt: skip
+    led.append(
+        "clip.accessed",
+        {"clip_id": "c2", "who": "auditor-1", "purpose": "review", "action": "view", "via": "api"},
+    )
     station.checkpoint(led)
     led.conn.close()
     return station
@@ -158,5 +196,8 @@ def run_cli(*args: object, cwd: Path | None = None) -> subprocess.CompletedProce
     code = "import sys; from agent.ledger_cli import main; sys.exit(main())"
     return subprocess.run(
         [sys.executable, "-c", code, *map(str, args)],
-        capture_output=True, text=True, cwd=cwd or REPO, timeout=120,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        cwd=cwd or REPO,
+        timeout=120,
+    )
