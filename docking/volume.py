@@ -86,16 +86,19 @@ class RecorderVolume:
     device_info_problem: str | None = None
 
     def scan(self) -> VolumeScan:
-        """List the footage files and the refusals; read nothing but directory entries."""
+        """List every regular file and the refusals; read nothing but directory entries.
+
+        Every regular file is taken, footage or not: a recorder that writes somewhere
+        its profile does not expect must not lose those files by being docked. The
+        profile's footage globs only tell a recorder layout from a plain folder.
+        """
         regular: list[tuple[bytes, os.stat_result]] = []
         refused: list[Refusal] = []
         _walk(os.fsencode(self.root), b"", regular, refused)
         matcher = self.profile.footage_matcher()
-        chosen = [(rel, st) for rel, st in regular if matcher.match(os.fsdecode(rel))]
-        layout: Layout = "recorder"
-        if not chosen:
-            chosen, layout = regular, "plain"
-        files = [self._footage(rel, st) for rel, st in chosen]
+        footage = any(matcher.match(os.fsdecode(rel)) for rel, _st in regular)
+        layout: Layout = "recorder" if footage else "plain"
+        files = [self._footage(rel, st) for rel, st in regular]
         return VolumeScan(files=files, refused=refused, layout=layout)
 
     def _footage(self, rel: bytes, st: os.stat_result) -> FootageFile:

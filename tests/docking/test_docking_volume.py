@@ -55,15 +55,18 @@ def test_scan_lists_footage_with_kind_size_and_recorder_time(simulated: Simulate
         MEDIA + b"20261122_083021_0002.MP4",
         MEDIA + b"20261122_083021_0002.NMEA",
         MEDIA + b"20261122_083033_0004.JPG",
+        b"DEVICE.INF",
         b"RECORD/20261122_083027_0003.WAV",
-    ], "DEVICE.INF is not footage on a recorder layout"
+    ], "every regular file is taken, the device-info file too"
     clip = by_name[MEDIA + b"20261122_083015_0001.MP4"]
     assert clip.kind == "video" and clip.recorder_time == "2026-11-22T08:30:15"
     assert clip.size == simulated.clips[0].stat().st_size > 0
     assert clip.mtime_ns == simulated.clips[0].stat().st_mtime_ns
     assert clip.path == simulated.clips[0].absolute()
     kinds = {f.rel_path.rsplit(b".", 1)[1]: f.kind for f in scan.files}
-    assert kinds == {b"MP4": "video", b"NMEA": "sidecar", b"JPG": "photo", b"WAV": "audio"}
+    assert kinds == {
+        b"MP4": "video", b"NMEA": "sidecar", b"JPG": "photo", b"WAV": "audio", b"INF": "sidecar"
+    }
 
 
 def test_missing_path_and_a_file_are_clear_errors(
@@ -94,7 +97,12 @@ def test_footage_globs_ignore_case_like_fat_does(tmp_path: Path) -> None:
     (tmp_path / "misc.txt").write_text("not footage")
     (tmp_path / "device.inf").write_text("SERIAL = ABC-9\n")
     vol, scan = _scan(tmp_path)
-    assert [f.rel_path for f in scan.files] == [b"dcim/100media/20261122_083015_0001.mp4"]
+    assert scan.layout == "recorder", "lower-case dcim/ still matches the DCIM/** glob"
+    assert sorted(f.rel_path for f in scan.files) == [
+        b"dcim/100media/20261122_083015_0001.mp4", b"device.inf", b"misc.txt"
+    ]
+    kinds = {f.rel_path: f.kind for f in scan.files}
+    assert kinds[b"dcim/100media/20261122_083015_0001.mp4"] == "video"
     assert vol.serial == "ABC-9" and vol.device_info_path == b"device.inf"
 
 
@@ -158,7 +166,7 @@ def test_symlinks_are_refused_never_followed(volume_copy: Path, tmp_path: Path) 
         assert "symbolic link" in reason and "not followed" in reason
     assert str(pipe) in _refusal(scan, MEDIA + b"out.MP4")
     assert not any(b"secret" in rel for rel in listed)
-    assert len(scan.files) == 6
+    assert len(scan.files) == 7
 
 
 def test_pipes_sockets_and_devices_are_reported_and_skipped(volume_copy: Path) -> None:
@@ -174,7 +182,7 @@ def test_pipes_sockets_and_devices_are_reported_and_skipped(volume_copy: Path) -
     assert "block device" in _refusal(scan, MEDIA + b"disk.MP4")
     assert "socket" in _refusal(scan, MEDIA + b"sock.MP4")
     assert all("never opened" in r.reason for r in scan.refused)
-    assert len(scan.files) == 6
+    assert len(scan.files) == 7
 
 
 def test_empty_files_are_listed_with_size_zero(volume_copy: Path) -> None:
@@ -222,8 +230,12 @@ def test_configured_profile_is_used_for_unknown_models(tmp_path: Path) -> None:
     (tmp_path / "DCIM" / "ignored.MP4").write_bytes(b"not in this profile's globs")
     vol = open_volume(tmp_path, profile="record-dashed")
     scan = vol.scan()
-    assert [f.rel_path for f in scan.files] == [b"RECORD/20261122/REC-2026-11-22-08-30-15.AVI"]
-    assert scan.files[0].recorder_time == "2026-11-22T08:30:15"
+    assert scan.layout == "recorder"
+    files = {f.rel_path: f for f in scan.files}
+    assert sorted(files) == [b"DCIM/ignored.MP4", b"RECORD/20261122/REC-2026-11-22-08-30-15.AVI"]
+    assert files[b"RECORD/20261122/REC-2026-11-22-08-30-15.AVI"].recorder_time == (
+        "2026-11-22T08:30:15"
+    ), "the configured profile's time format is used"
     assert open_volume(tmp_path, profile=get_profile("record-dashed")).profile.name == (
         "record-dashed"
     )

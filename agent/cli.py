@@ -1,0 +1,226 @@
+"""The ``evidock`` command line.
+
+Every command turns the errors users can act on into one line on stderr and an exit
+code (0 done, 1 done with problems / integrity failure, 2 unusable input); tracebacks
+are for bugs only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sqlite3
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from agent import ledger_cli
+from agent.anchoring import publish_checkpoint
+from agent.cases import link
+from agent.database import DatabaseError
+from agent.delivery import deliver_due, folder_target
+from agent.errors import EvidockError
+from agent.ingest import IngestSession, SessionReport
+from agent.progress import Progress
+from agent.station import Station, embedded_config
+from config import ConfigError, StationConfig, load_config
+from hashing import HashingError
+from uploader import DeliveryError
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def _config(args: argparse.Namespace) -> StationConfig:
+    path = getattr(args, "config", None)
+    if path:
+        return load_config(Path(path))
+    return embedded_config(Path(args.data_dir).absolute())
+
+
+def _station(args: argparse.Namespace) -> Station:
+    return Station.open(_config(args), Path(args.data_dir) if args.data_dir else None)
+
+
+def print_session(report: SessionReport, out: Any = None) -> None:
+    out = out or sys.stdout
+    print(
+        f"session {report.session_id}: recorder {report.recorder}, "
+        f"{report.count('new')} new, {report.count('seen')} already stored, "
+        f"{len(report.problems)} problem(s)",
+        file=out,
+    )
+    for problem in report.problems:
+        print(f"  {problem.status}: {problem.source_path}: {problem.reason}", file=out)
+    if report.case_number:
+        print(f"  linked to case {report.case_number}", file=out)
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    station = _station(args)
+    progress = Progress("ingest", enabled=None if not args.json else False)
+    session = IngestSession(
+        station,
+        Path(args.source),
+        officer=args.officer,
+        recorder=args.recorder,
+        on_bytes=progress.advance,
+        on_plan=progress.plan,
+        on_file=progress.file_done,
+    )
+    report = session.run()
+    progress.finish()
+    if args.case:
+        link(
+            station.conn,
+            station.ledger(),
+            args.case,
+            session_id=report.session_id,
+            officer=args.officer,
+            object_of_proof=args.object_of_proof,
+            reason="linked at ingest",
+        )
+        report.case_number = args.case
+    publish_checkpoint(station, station.conn, folder_target(station))
+    if args.json:
+        print(json.dumps(report.as_json(), ensure_ascii=False, indent=1))
+    else:
+        print_session(report)
+    return 0 if report.ok else 1
+
+
+def cmd_link(args: argparse.Namespace) -> int:
+    station = _station(args)
+    made = link(
+        station.conn,
+        station.ledger(),
+        args.case,
+        clip_id=args.clip,
+        session_id=args.session,
+        officer=args.officer,
+        object_of_proof=args.object_of_proof,
+        reason=args.reason,
+        linked=args.command == "link",
+    )
+    what = f"clip {made.clip_id}" if made.clip_id else f"session {made.session_id}"
+    verb = "linked to" if args.command == "link" else "unlinked from"
+    print(f"{what} {verb} case {made.case_number} (ledger leaf {made.leaf_index})")
+    return 0
+
+
+def cmd_deliver(args: argparse.Namespace) -> int:
+    station = _station(args)
+    report = deliver_due(station, station.conn, folder_target(station))
+    print(f"delivered {report.delivered}, failed {report.failed}, parked {report.parked}")
+    return 0 if report.failed == 0 and report.parked == 0 else 1
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    config = load_config(Path(args.file))
+    print(f"{args.file}: valid (station {config.station.id}, data dir {config.paths.data_dir})")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from agent.daemon import run_daemon
+
+    return run_daemon(load_config(Path(args.config)), once=args.once)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from agent.demo import run_demo
+
+    return run_demo(
+        Path(args.data_dir), recorders=args.recorders, clips=args.clips, as_json=args.json
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="evidock",
+        description="Edge evidence ingestion for body-worn cameras: copy, hash, ledger, "
+        "link, deliver, verify.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("demo", help="run the whole flow on simulated recorders")
+    p.add_argument("--data-dir", default="demo-data", help="station data dir (default ./demo-data)")
+    p.add_argument("--recorders", type=int, default=3, help="simulated recorders to dock")
+    p.add_argument("--clips", type=int, default=3, help="clips per recorder")
+    p.add_argument("--json", action="store_true", help="print a JSON summary")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("ingest", help="ingest a mounted recorder volume or any folder")
+    p.add_argument("source", help="the recorder's mount point or a folder")
+    p.add_argument("--data-dir", required=True, help="station data dir")
+    p.add_argument("--config", help="station config file (default: built-in defaults)")
+    p.add_argument("--officer", help="officer id (collector) of this docking")
+    p.add_argument("--recorder", help="recorder serial, if the volume does not say")
+    p.add_argument("--case", help="link the whole docking session to this case number")
+    p.add_argument("--object-of-proof", help="what the footage proves (证明对象), with --case")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_ingest)
+
+    for name, text in (
+        ("link", "link a clip or session to a case"),
+        ("unlink", "take back a case link (recorded, never erased)"),
+    ):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("--data-dir", required=True, help="station data dir")
+        p.add_argument("--config", help="station config file")
+        p.add_argument("--case", required=True, help="case number as on the case's documents")
+        target = p.add_mutually_exclusive_group(required=True)
+        target.add_argument("--clip", help="clip id")
+        target.add_argument("--session", help="docking session id")
+        p.add_argument("--officer", help="officer making the link")
+        p.add_argument("--object-of-proof", help="what the footage proves (证明对象)")
+        p.add_argument("--reason", help="why")
+        p.set_defaults(func=cmd_link)
+
+    p = sub.add_parser("deliver", help="work the upload queue once")
+    p.add_argument("--data-dir", required=True, help="station data dir")
+    p.add_argument("--config", help="station config file")
+    p.set_defaults(func=cmd_deliver)
+
+    p = sub.add_parser("run", help="the station daemon")
+    p.add_argument("--config", required=True, help="station config file")
+    p.add_argument("--once", action="store_true", help="ingest what is docked now, then exit")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("check-config", help="validate a station config file")
+    p.add_argument("file", help="TOML config file")
+    p.set_defaults(func=cmd_check_config)
+
+    ledger_cli.register(sub)
+    return parser
+
+
+USER_ERRORS: tuple[type[Exception], ...] = (
+    EvidockError,
+    ConfigError,
+    DatabaseError,
+    HashingError,
+    DeliveryError,
+)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    func: Command = args.func
+    try:
+        return func(args)
+    except USER_ERRORS as exc:
+        print(f"evidock {args.command}: {exc}", file=sys.stderr)
+        return int(getattr(exc, "exit_code", 2))
+    except sqlite3.DatabaseError as exc:
+        print(f"evidock {args.command}: station database error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(
+            f"evidock {args.command}: interrupted; partial copies resume next time", file=sys.stderr
+        )
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,361 @@
+"""One docking session: every footage file of one recorder volume, copied, hashed,
+probed, ledgered and queued for delivery.
+
+The same code serves the daemon (a volume appeared under the mount root) and
+``evidock ingest`` (any folder). A file is reported ingested only after the engine
+committed a verified copy and the clip row, its ledger leaf and its upload job were
+committed in one transaction. Anything else is a problem of the session: it is
+recorded, the recorder keeps the file, and the session ends ``incomplete``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import sqlite3
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agent import metadata
+from agent.clock import iso, utc_now
+from agent.database import transaction
+from agent.errors import SourceError
+from agent.station import Station
+from docking import FootageFile, RecorderVolume, VolumeError, display_path, open_volume, path_b64
+from hashing import CopyResult, HashingError
+from ledger import Ledger
+from uploader import UploadQueue
+
+PROBED_KINDS = frozenset({"video", "audio"})
+
+
+@dataclass
+class FileOutcome:
+    """What became of one entry of the volume (``status``: new, seen, failed, refused)."""
+
+    source_path: str
+    status: str
+    size: int | None = None
+    sha256: str | None = None
+    blake3: str | None = None
+    sm3: str | None = None
+    clip_id: str | None = None
+    kind: str | None = None
+    source_path_b64: str | None = None
+    reason: str | None = None
+    media_readable: bool | None = None
+    media_problem: str | None = None
+    resumed_bytes: int = 0
+    verified: bool = False
+    leaf_index: int | None = None
+
+
+@dataclass
+class SessionReport:
+    session_id: str
+    recorder: str
+    source: str
+    officer: str | None
+    outcomes: list[FileOutcome] = field(default_factory=list)
+    case_number: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return all(o.status in ("new", "seen") for o in self.outcomes)
+
+    @property
+    def problems(self) -> list[FileOutcome]:
+        return [o for o in self.outcomes if o.status not in ("new", "seen")]
+
+    def count(self, status: str) -> int:
+        return sum(1 for o in self.outcomes if o.status == status)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "session_id": self.session_id,
+            "recorder": self.recorder,
+            "source": self.source,
+            "officer": self.officer,
+            "case_number": self.case_number,
+            "ok": self.ok,
+            "new": self.count("new"),
+            "seen": self.count("seen"),
+            "clips": [asdict(o) for o in self.outcomes if o.status in ("new", "seen")],
+            "problems": [asdict(o) for o in self.problems],
+        }
+
+
+def new_session_id() -> str:
+    return f"S{utc_now():%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
+
+
+def clip_id_for(sha256: str) -> str:
+    # Content-derived so that the same footage docked twice is one clip; 96 bits keep
+    # prefix collisions out of reach of anyone crafting files.
+    return "c" + sha256[:24]
+
+
+def resume_key(serial: str, item: FootageFile) -> str:
+    ident = b"\0".join(
+        [serial.encode(), item.rel_path, str(item.size).encode(), str(item.mtime_ns).encode()]
+    )
+    return hashlib.sha256(ident).hexdigest()
+
+
+class IngestSession:
+    """Ingest one recorder volume through the station's pipeline."""
+
+    def __init__(
+        self,
+        station: Station,
+        source: Path,
+        *,
+        officer: str | None = None,
+        recorder: str | None = None,
+        on_bytes: Callable[[int], None] | None = None,
+        on_plan: Callable[[int, int], None] | None = None,
+        on_file: Callable[[], None] | None = None,
+    ) -> None:
+        self.station = station
+        self.source = source
+        self.officer = officer
+        self.recorder_override = recorder
+        self.on_bytes = on_bytes
+        self.on_plan = on_plan
+        self.on_file = on_file
+
+    def run(self, conn: sqlite3.Connection | None = None) -> SessionReport:
+        own = conn is None
+        conn = conn or self.station.connect()
+        try:
+            return self._run(conn)
+        finally:
+            if own:
+                conn.close()
+
+    def _open(self) -> RecorderVolume:
+        if not self.source.exists() and not self.source.is_symlink():
+            raise SourceError(f"{self.source} does not exist: give the recorder's mount point")
+        if not self.source.is_dir() or self.source.is_symlink():
+            raise SourceError(f"{self.source} is not a folder: give the recorder's mount point")
+        try:
+            return open_volume(self.source)
+        except VolumeError as exc:
+            raise SourceError(str(exc)) from None
+
+    def _run(self, conn: sqlite3.Connection) -> SessionReport:
+        volume = self._open()
+        scan = volume.scan()
+        serial = self.recorder_override or volume.serial
+        officer = self.officer or volume.officer
+        report = SessionReport(new_session_id(), serial, str(self.source), officer)
+        if self.on_plan:
+            self.on_plan(len(scan.files), sum(f.size for f in scan.files))
+        led = self.station.ledger(conn)
+        now = iso(utc_now())
+        with transaction(conn):
+            conn.execute(
+                "INSERT INTO recorders (serial, model, serial_source, first_seen, last_seen)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (serial) DO UPDATE SET last_seen = ?",
+                (serial, volume.model, volume.serial_source, now, now, now),
+            )
+            opened = led.append(
+                "docking.opened",
+                {
+                    "session_id": report.session_id,
+                    "recorder": serial,
+                    "volume": str(self.source),
+                    "officer": officer,
+                    "recorder_model": volume.model,
+                },
+            )
+            conn.execute(
+                "INSERT INTO docking_sessions (session_id, recorder, volume, officer,"
+                " opened_at, state, files, opened_leaf) VALUES (?, ?, ?, ?, ?, 'open', ?, ?)",
+                (
+                    report.session_id,
+                    serial,
+                    str(self.source),
+                    officer,
+                    now,
+                    len(scan.files),
+                    opened.index,
+                ),
+            )
+        for refusal in scan.refused:
+            report.outcomes.append(
+                FileOutcome(
+                    source_path=display_path(refusal.rel_path),
+                    source_path_b64=path_b64(refusal.rel_path),
+                    status="refused",
+                    reason=refusal.reason,
+                )
+            )
+        engine = self.station.engine()
+        for item in scan.files:
+            report.outcomes.append(self._ingest_file(conn, led, engine, report, serial, item))
+            if self.on_file:
+                self.on_file()
+        self._close(conn, led, report)
+        return report
+
+    def _ingest_file(
+        self,
+        conn: sqlite3.Connection,
+        led: Ledger,
+        engine: Any,
+        report: SessionReport,
+        serial: str,
+        item: FootageFile,
+    ) -> FileOutcome:
+        outcome = FileOutcome(
+            source_path=display_path(item.rel_path),
+            source_path_b64=path_b64(item.rel_path),
+            status="failed",
+            kind=item.kind,
+            size=item.size,
+        )
+        try:
+            result: CopyResult = engine.copy(
+                item.path, resume_key=resume_key(serial, item), progress=self.on_bytes
+            )
+        except HashingError as exc:
+            outcome.reason = str(exc)
+            return outcome
+        media = metadata.probe_media(result.path) if item.kind in PROBED_KINDS else None
+        outcome.size, outcome.sha256, outcome.blake3 = result.size, result.sha256, result.blake3
+        outcome.sm3, outcome.verified = result.sm3, result.verified
+        outcome.resumed_bytes = result.resumed_bytes
+        if media is not None:
+            outcome.media_readable, outcome.media_problem = media.readable, media.problem
+        clip_id = clip_id_for(result.sha256)
+        outcome.clip_id = clip_id
+        with transaction(conn):
+            known = conn.execute(
+                "SELECT clip_id FROM clips WHERE sha256 = ?", (result.sha256,)
+            ).fetchone()
+            if known is not None:
+                clip_id = outcome.clip_id = known["clip_id"]
+                leaf = led.append(
+                    "clip.redocked",
+                    {
+                        "clip_id": clip_id,
+                        "session_id": report.session_id,
+                        "sha256": result.sha256,
+                        "source_path": outcome.source_path,
+                    },
+                )
+                outcome.status = "seen"
+            else:
+                leaf = led.append(
+                    "clip.ingested", self._clip_body(report, serial, item, result, media, clip_id)
+                )
+                self._insert_clip(conn, report, serial, item, result, media, clip_id, leaf.index)
+                UploadQueue(conn).enqueue(
+                    clip_id,
+                    result.sha256,
+                    result.size,
+                    self.station.config.delivery.target,
+                    utc_now(),
+                )
+                outcome.status = "new"
+            conn.execute(
+                "INSERT OR IGNORE INTO sightings (session_id, clip_id, source_path, leaf_index)"
+                " VALUES (?, ?, ?, ?)",
+                (report.session_id, clip_id, outcome.source_path, leaf.index),
+            )
+        outcome.leaf_index = leaf.index
+        return outcome
+
+    def _clip_body(
+        self,
+        report: SessionReport,
+        serial: str,
+        item: FootageFile,
+        result: CopyResult,
+        media: metadata.MediaInfo | None,
+        clip_id: str,
+    ) -> dict[str, Any]:
+        return {
+            "clip_id": clip_id,
+            "session_id": report.session_id,
+            "sha256": result.sha256,
+            "blake3": result.blake3,
+            "sm3": result.sm3,
+            "size": result.size,
+            "window_size": result.window_size,
+            "windows": list(result.windows),
+            "recorder": serial,
+            "kind": item.kind,
+            "source_path": display_path(item.rel_path),
+            "source_path_b64": path_b64(item.rel_path),
+            "recorder_time": item.recorder_time,
+            "media": media.as_leaf_body() if media is not None else None,
+        }
+
+    def _insert_clip(
+        self,
+        conn: sqlite3.Connection,
+        report: SessionReport,
+        serial: str,
+        item: FootageFile,
+        result: CopyResult,
+        media: metadata.MediaInfo | None,
+        clip_id: str,
+        leaf_index: int,
+    ) -> None:
+        conn.execute(
+            "INSERT INTO clips (clip_id, sha256, blake3, sm3, size, kind, recorder, session_id,"
+            " source_path, source_path_b64, recorder_time, ingested_at, duration_ms, codec,"
+            " creation_time, location, readable, media_problem, leaf_index)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                clip_id,
+                result.sha256,
+                result.blake3,
+                result.sm3,
+                result.size,
+                item.kind,
+                serial,
+                report.session_id,
+                display_path(item.rel_path),
+                path_b64(item.rel_path),
+                item.recorder_time,
+                iso(utc_now()),
+                media.duration_ms if media else None,
+                media.codec if media else None,
+                media.creation_time if media else None,
+                media.location if media else None,
+                None if media is None else int(media.readable),
+                media.problem if media else None,
+                leaf_index,
+            ),
+        )
+
+    def _close(self, conn: sqlite3.Connection, led: Ledger, report: SessionReport) -> None:
+        problems = [{"path": p.source_path, "reason": p.reason} for p in report.problems]
+        with transaction(conn):
+            closed = led.append(
+                "docking.closed",
+                {
+                    "session_id": report.session_id,
+                    "clips": report.count("new") + report.count("seen"),
+                    "problems": problems,
+                },
+            )
+            conn.execute(
+                "UPDATE docking_sessions SET closed_at = ?, state = ?, clips_new = ?,"
+                " clips_seen = ?, problems = ?, closed_leaf = ? WHERE session_id = ?",
+                (
+                    iso(utc_now()),
+                    "closed" if report.ok else "incomplete",
+                    report.count("new"),
+                    report.count("seen"),
+                    json.dumps(problems, ensure_ascii=False),
+                    closed.index,
+                    report.session_id,
+                ),
+            )

@@ -1,0 +1,102 @@
+"""A station's state on disk, opened once: config, data dir, database, store, ledger.
+
+Every thread that writes (one ingest session per docked recorder, the delivery worker)
+takes its own SQLite connection from :meth:`Station.connect`; SQLite's single writer
+and ``BEGIN IMMEDIATE`` serialise their transactions, so ledger indexes stay contiguous.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from agent.clock import utc_now
+from agent.database import DB_NAME, open_station_db
+from agent.errors import DataDirError
+from config import StationConfig, default_config_text, parse_config
+from hashing import BufferBudget, CopyEngine, EvidenceStore, HashOptions
+from ledger import Ledger
+
+
+def embedded_config(data_dir: Path, **sections: dict[str, object]) -> StationConfig:
+    """The defaults with everything kept under ``data_dir``: the station db and store,
+    ``central/`` as central storage, ``anchors/`` for published checkpoints and
+    ``dock/`` as the mount root. Extra section values override keys."""
+    import tomllib
+
+    data = tomllib.loads(default_config_text())
+    data["paths"]["data_dir"] = str(data_dir)
+    data["docking"]["mount_root"] = str(data_dir / "dock")
+    data["delivery"]["central_dir"] = str(data_dir / "central")
+    data["delivery"]["anchor_dir"] = str(data_dir / "anchors")
+    for name, values in sections.items():
+        data[name].update(values)
+    return parse_config(data, "embedded defaults")
+
+
+def config_digest(config: StationConfig) -> str:
+    return hashlib.sha256(config.model_dump_json().encode("utf-8")).hexdigest()
+
+
+def _check_writable(data_dir: Path) -> None:
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataDirError(
+            f"cannot create the data dir {data_dir}: {exc.strerror}; choose a folder the "
+            "evidock user may write (--data-dir or paths.data_dir)"
+        ) from None
+    if not data_dir.is_dir():
+        raise DataDirError(f"the data dir {data_dir} is not a folder; choose another --data-dir")
+    probe = data_dir / f".write-test-{os.getpid()}"
+    try:
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        hint = "free some space" if exc.errno == errno.ENOSPC else "fix its permissions"
+        raise DataDirError(
+            f"the data dir {data_dir} is not writable ({exc.strerror}); {hint} or choose "
+            "another --data-dir"
+        ) from None
+
+
+@dataclass
+class Station:
+    config: StationConfig
+    data_dir: Path
+    store: EvidenceStore
+    budget: BufferBudget
+    options: HashOptions
+    conn: sqlite3.Connection = field(repr=False)
+
+    @classmethod
+    def open(cls, config: StationConfig, data_dir: Path | None = None) -> Station:
+        data_dir = (data_dir or config.paths.data_dir).absolute()
+        _check_writable(data_dir)
+        options = HashOptions.from_config(config.hashing)
+        store = EvidenceStore(data_dir / "store").create()
+        budget = BufferBudget(config.hashing.buffer_budget_mib * 1024 * 1024, options.read_size)
+        conn = open_station_db(data_dir / DB_NAME)
+        return cls(config, data_dir, store, budget, options, conn)
+
+    @property
+    def station_id(self) -> str:
+        return self.config.station.id
+
+    def connect(self) -> sqlite3.Connection:
+        """A new connection for a worker thread (the caller closes it)."""
+        return open_station_db(self.data_dir / DB_NAME)
+
+    def ledger(self, conn: sqlite3.Connection | None = None) -> Ledger:
+        return Ledger(conn or self.conn, station_id=self.station_id, clock=utc_now)
+
+    def engine(self) -> CopyEngine:
+        """One copy engine per docked recorder, all drawing on the station's buffer budget."""
+        return CopyEngine(self.store, self.options, budget=self.budget)
+
+    def close(self) -> None:
+        self.conn.close()

@@ -1,0 +1,83 @@
+"""After `evidock ingest`, tampering with the store or the ledger makes `evidock verify`
+exit 1 and name what was touched (the deeper attack suite lives in tests/ledger)."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import ingest_json, run_cli
+
+
+@pytest.fixture
+def station(recorder: Path, tmp_path: Path) -> tuple[Path, dict[str, Any]]:
+    data = tmp_path / "data"
+    result = ingest_json(recorder, data)
+    run_cli("verify", "--data-dir", data, check=0)
+    return data, result
+
+
+def _stored(data: Path, sha256: str) -> Path:
+    return data / "store" / "objects" / sha256[:2] / sha256[2:4] / sha256
+
+
+def _biggest(result: dict[str, Any]) -> dict[str, Any]:
+    return max(result["clips"], key=lambda c: c["size"])
+
+
+def test_one_changed_byte_in_a_stored_clip_is_named(station: tuple[Path, dict[str, Any]]) -> None:
+    data, result = station
+    clip = _biggest(result)
+    path = _stored(data, clip["sha256"])
+    os.chmod(path, 0o644)
+    with path.open("r+b") as handle:
+        handle.seek(clip["size"] // 2)
+        byte = handle.read(1)
+        handle.seek(clip["size"] // 2)
+        handle.write(bytes([byte[0] ^ 0x01]))
+    proc = run_cli("verify", "--data-dir", data, check=1)
+    assert clip["sha256"] in proc.stdout or clip["clip_id"] in proc.stdout
+    assert "modified" in proc.stdout.lower()
+
+
+def test_a_deleted_stored_clip_is_named(station: tuple[Path, dict[str, Any]]) -> None:
+    data, result = station
+    clip = result["clips"][0]
+    _stored(data, clip["sha256"]).unlink()
+    proc = run_cli("verify", "--data-dir", data, check=1)
+    assert "missing" in proc.stdout.lower()
+    assert clip["sha256"] in proc.stdout or clip["clip_id"] in proc.stdout
+
+
+def _tamper(data: Path, sql: str, *params: Any) -> None:
+    conn = sqlite3.connect(data / "station.db")
+    conn.execute("DROP TRIGGER IF EXISTS ledger_leaves_no_update")
+    conn.execute("DROP TRIGGER IF EXISTS ledger_leaves_no_delete")
+    conn.execute(sql, params)
+    conn.commit()
+    conn.close()
+
+
+def test_an_edited_ledger_row_is_named(station: tuple[Path, dict[str, Any]]) -> None:
+    data, result = station
+    clip = result["clips"][1]
+    conn = sqlite3.connect(data / "station.db")
+    idx, blob = conn.execute(
+        "SELECT idx, data FROM ledger_leaves WHERE kind = 'clip.ingested' AND clip_id = ?",
+        (clip["clip_id"],),
+    ).fetchone()
+    conn.close()
+    forged = bytes(blob).replace(clip["sha256"].encode(), b"0" * 64)
+    _tamper(data, "UPDATE ledger_leaves SET data = ? WHERE idx = ?", forged, idx)
+    proc = run_cli("verify", "--data-dir", data, check=1)
+    assert f"leaf {idx}" in proc.stdout.lower() or f"index {idx}" in proc.stdout.lower()
+
+
+def test_a_deleted_ledger_row_is_named(station: tuple[Path, dict[str, Any]]) -> None:
+    data, _result = station
+    _tamper(data, "DELETE FROM ledger_leaves WHERE idx = 2")
+    proc = run_cli("verify", "--data-dir", data, check=1)
+    assert "2" in proc.stdout and ("missing" in proc.stdout.lower() or "gap" in proc.stdout.lower())

@@ -1,0 +1,81 @@
+"""Shared fixtures: simulated recorder volumes made with real ffmpeg, and the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from docking import generate_volume
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_threads() -> Iterator[None]:
+    """Fail a test that leaves threads behind (workers must stop on their stop event)."""
+    before = set(threading.enumerate())
+    yield
+    leftover = [
+        t for t in threading.enumerate() if t not in before and t.is_alive() and not t.daemon
+    ]
+    for thread in leftover:
+        thread.join(timeout=5)
+    alive = [t.name for t in leftover if t.is_alive()]
+    assert alive == [], f"threads left running: {alive}"
+
+
+@pytest.fixture(scope="session")
+def recorder_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One simulated recorder (3 clips, an audio file, a photo), made once per run."""
+    root = tmp_path_factory.mktemp("template") / "REC0001"
+    generate_volume(
+        root,
+        serial="REC0001",
+        clips=3,
+        seconds=2,
+        start=datetime(2026, 11, 22, 8, 30, 15, tzinfo=UTC),
+        audio=True,
+        photo=True,
+    )
+    return root
+
+
+@pytest.fixture
+def recorder(recorder_template: Path, tmp_path: Path) -> Path:
+    """A fresh copy of the simulated recorder that a test may change."""
+    dest = tmp_path / "mount" / recorder_template.name
+    shutil.copytree(recorder_template, dest)
+    return dest
+
+
+def run_cli(
+    *args: str | Path, check: int | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """Run ``evidock ARGS`` as a user would, in a child process."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "agent.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    if check is not None:
+        assert proc.returncode == check, (proc.returncode, proc.stdout, proc.stderr)
+    return proc
+
+
+def ingest_json(source: Path, data_dir: Path, *extra: str, check: int = 0) -> dict[str, Any]:
+    proc = run_cli("ingest", source, "--data-dir", data_dir, "--json", *extra, check=check)
+    result: dict[str, Any] = json.loads(proc.stdout)
+    return result
