@@ -24,7 +24,7 @@ from pathlib import Path
 
 from hashing.budget import BufferBudget
 from hashing.digests import Digests, StreamDigests
-from hashing.diskio import Writeback, drop_cache, store_error, write_all
+from hashing.diskio import DiskFile, Writeback, drop_cache, store_error, write_all
 from hashing.errors import (
     CopyVerificationError,
     HashingError,
@@ -336,21 +336,24 @@ class CopyEngine:
             windows=False,
             threaded=read.size > 2 * self.options.read_size,
         )
+        reread = DiskFile(staging.path)
         try:
             disk = digest_stream(
-                FileSource(staging.fd),
+                reread,
                 read.size,
                 digests,
                 self.budget,
                 self.options.read_size,
                 name=staging.path,
             )
-            on_disk = os.fstat(staging.fd).st_size
+            on_disk = reread.stat().st_size
         except (SourceReadError, SourceChangedError, OSError) as exc:
             raise CopyVerificationError(
                 f"the copy of {name} could not be re-read from the station's disk ({exc}); "
                 "nothing was committed: check the data disk, then dock the recorder again"
             ) from exc
+        finally:
+            reread.close()
         if (disk.sha256, disk.blake3, on_disk) != (read.sha256, read.blake3, read.size):
             raise CopyVerificationError(
                 f"the copy of {name} on the station's disk differs from the bytes read from "
