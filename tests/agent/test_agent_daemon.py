@@ -1,0 +1,113 @@
+"""The daemon (`evidock run`): boot on record, recorders docked under the mount root
+ingested concurrently, clips delivered, checkpoints anchored, clean stop on SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from conftest import REPO, run_cli
+
+
+def _config(tmp_path: Path, **extra: str) -> Path:
+    data = tmp_path / "data"
+    text = (
+        f'[station]\nid = "station-t1"\n[paths]\ndata_dir = "{data}"\n'
+        f'[docking]\nmount_root = "{tmp_path / "media"}"\nsettle_seconds = 0.3\n'
+        f'rescan_seconds = 1.0\n[delivery]\ncentral_dir = "{tmp_path / "central"}"\n'
+        + "".join(f"{line}\n" for line in extra.values())
+    )
+    path = tmp_path / "station.toml"
+    path.write_text(text, "utf-8")
+    (tmp_path / "media").mkdir(exist_ok=True)
+    return path
+
+
+def _kinds(data: Path) -> list[str]:
+    conn = sqlite3.connect(data / "station.db")
+    try:
+        return [r[0] for r in conn.execute("SELECT kind FROM ledger_leaves ORDER BY idx")]
+    finally:
+        conn.close()
+
+
+def _dock(template: Path, mount_root: Path, serial: str) -> Path:
+    """A volume appears at once under the mount root, as a mount would."""
+    staging = mount_root.parent / f".{serial}"
+    shutil.copytree(template, staging)
+    (staging / "DEVICE.INF").write_text(
+        (template / "DEVICE.INF").read_text().replace("REC0001", serial)
+    )
+    final = mount_root / serial
+    staging.rename(final)
+    return final
+
+
+def test_run_once_ingests_every_docked_recorder_and_anchors(
+    recorder_template: Path, tmp_path: Path
+) -> None:
+    config = _config(tmp_path)
+    for serial in ("RECA", "RECB"):
+        _dock(recorder_template, tmp_path / "media", serial)
+    run_cli("run", "--config", config, "--once", check=0)
+    data = tmp_path / "data"
+    kinds = _kinds(data)
+    assert kinds[0] == "station.booted"
+    assert kinds.count("docking.opened") == 2 and kinds.count("docking.closed") == 2
+    files = len([p for p in recorder_template.rglob("*") if p.is_file()])
+    # Each recorder has its own DEVICE.INF (serial differs); the footage is shared.
+    assert kinds.count("clip.ingested") == files + 1
+    assert kinds.count("clip.redocked") == files - 1
+    assert kinds.count("clip.uploaded") == files + 1
+    central = [p for p in (tmp_path / "central" / "objects").rglob("*") if p.suffix != ".json"]
+    assert len([p for p in central if p.is_file()]) == files + 1
+    anchors = sorted((tmp_path / "central" / "anchors").glob("*.anchor"))
+    assert anchors
+    run_cli("verify", "--data-dir", data, "--anchor", anchors[-1], check=0)
+
+    # A changed config is on record at the next boot.
+    changed = config.read_text().replace('id = "station-t1"', 'id = "station-t1"\nname = "B"')
+    config.write_text(changed)
+    run_cli("run", "--config", config, "--once", check=0)
+    kinds = _kinds(data)
+    assert kinds.count("station.booted") == 2 and kinds.count("config.changed") == 1
+
+
+def test_daemon_ingests_a_recorder_that_appears_and_stops_on_sigterm(
+    recorder_template: Path, tmp_path: Path
+) -> None:
+    config = _config(tmp_path)
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "agent.cli", "run", "--config", str(config)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        data = tmp_path / "data"
+        deadline = time.monotonic() + 60
+        while not (data / "station.db").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        _dock(recorder_template, tmp_path / "media", "RECLIVE")
+        files = len([p for p in recorder_template.rglob("*") if p.is_file()])
+        while time.monotonic() < deadline:
+            kinds = _kinds(data)
+            if kinds.count("clip.uploaded") == files and "docking.closed" in kinds:
+                break
+            time.sleep(0.3)
+        else:
+            raise AssertionError(f"daemon did not ingest and deliver in time: {_kinds(data)}")
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        out, _ = daemon.communicate(timeout=60)
+    assert daemon.returncode == 0, out
+    assert "RECLIVE" in out
+    run_cli("verify", "--data-dir", tmp_path / "data", check=0)
+    assert not any(t for t in os.listdir(tmp_path / "data" / "store" / "staging"))

@@ -1,0 +1,29 @@
+"""`evidock demo`: the README's first command's main job, end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from conftest import run_cli
+
+
+def test_demo_ingests_links_delivers_and_verifies(tmp_path: Path) -> None:
+    data = tmp_path / "demo"
+    proc = run_cli("demo", "--data-dir", data, "--recorders", "2", "--clips", "2", check=0)
+    assert "ledger verified: OK" in proc.stdout
+    assert "covered by an anchor" in proc.stdout
+
+    again = run_cli(
+        "demo", "--data-dir", data, "--recorders", "2", "--clips", "2", "--json", check=0
+    )
+    summary = json.loads(again.stdout)
+    assert summary["clips_new"] == 0
+    assert summary["clips_already_stored"] > 0
+    assert summary["verified"] is True
+    assert summary["problems"] == 0
+    cases = {s["case_number"] for s in summary["sessions"]}
+    assert len(cases) == 2 and all(c.endswith("号") for c in cases)
+    export = tmp_path / "package"
+    run_cli("export", "--data-dir", data, "--case", sorted(cases)[0], "--out", export, check=0)
+    run_cli("verify-package", export, check=0)
