@@ -53,6 +53,11 @@ def trusted_keys(
             except StationKeyError:
                 continue
             if any(_vouches(note, index, roots, trusted) for note in notes):
+                # A retired key signs nothing after its rotation, even the key we were given.
+                trusted = [
+                    TrustedKey(t.key, t.min_size, index + 1) if t.key.public == old.public else t
+                    for t in trusted
+                ]
                 trusted += [TrustedKey(old, 0, index + 1), TrustedKey(new, index + 1, None)]
                 used.add(index)
                 changed = True
