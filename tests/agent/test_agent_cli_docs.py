@@ -1,0 +1,113 @@
+"""Every `evidock` command is documented in the README, and progress shows on a terminal."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pty
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import REPO
+
+from agent.cli import build_parser
+
+
+def _commands() -> list[str]:
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return sorted(sub.choices)
+
+
+def test_every_command_is_in_the_readme_reference() -> None:
+    readme = (REPO / "README.md").read_text("utf-8")
+    commands = _commands()
+    assert {"demo", "ingest", "verify", "run", "check-config", "export"} <= set(commands)
+    missing = [
+        c
+        for c in commands
+        if f"`evidock {c}" not in readme
+        and f"evidock {c} " not in readme
+        and f"/ {c} " not in readme
+    ]
+    assert missing == []
+
+
+def test_every_command_has_help() -> None:
+    for command in _commands():
+        proc = subprocess.run(
+            [sys.executable, "-m", "agent.cli", command, "--help"],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            check=False,
+        )
+        assert proc.returncode == 0 and "usage: evidock" in proc.stdout, command
+
+
+def test_ingest_shows_live_progress_on_a_terminal(recorder: Path, tmp_path: Path) -> None:
+    primary, secondary = pty.openpty()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "agent.cli",
+            "ingest",
+            str(recorder),
+            "--data-dir",
+            str(tmp_path / "data"),
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=secondary,
+        text=True,
+    )
+    os.close(secondary)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(primary, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        shown += chunk
+    out, _ = proc.communicate(timeout=120)
+    os.close(primary)
+    assert proc.returncode == 0, out
+    text = shown.decode("utf-8", "replace")
+    files = len([p for p in recorder.rglob("*") if p.is_file()])
+    assert f"{files}/{files} files" in text
+    assert "MB/s" in text and "left" in text
+
+
+def test_json_output_has_no_progress_noise(recorder: Path, tmp_path: Path) -> None:
+    primary, secondary = pty.openpty()
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "agent.cli",
+            "ingest",
+            str(recorder),
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--json",
+        ],
+        cwd=REPO,
+        capture_output=False,
+        stdout=subprocess.PIPE,
+        stderr=secondary,
+        text=True,
+        check=True,
+    )
+    os.close(secondary)
+    os.set_blocking(primary, False)
+    try:
+        noise = os.read(primary, 4096)
+    except OSError:
+        noise = b""
+    os.close(primary)
+    assert noise == b""
+    assert proc.stdout.lstrip().startswith("{")
