@@ -113,9 +113,13 @@ def verify_station(
     """Verify the ledger behind ``conn`` (read only) and optionally the evidence store."""
     report = VerifyReport(key_source=key_source, anchors=len(anchors))
     problems = _Problems(report)
-    stored = conn.execute(
-        "SELECT tree_size, root, note FROM ledger_checkpoints ORDER BY tree_size"
-    ).fetchall()
+    stored = [
+        (size, root, _text(note))
+        for size, root, note in conn.execute(
+            "SELECT tree_size, CAST(root AS BLOB), CAST(note AS BLOB) FROM ledger_checkpoints"
+            " ORDER BY tree_size"
+        )
+    ]
     wanted = {int(r[0]) for r in stored} | {_anchor_size(a) for a in anchors}
     walk = _walk_leaves(conn, wanted, problems, progress)
     report.leaves = walk.size
@@ -137,6 +141,11 @@ def verify_station(
     return report
 
 
+def _text(raw: bytes) -> str:
+    # An attacker may store bytes that are not UTF-8; they must fail the check, not us.
+    return raw.decode("utf-8", errors="replace")
+
+
 def _anchor_size(anchor: Anchor) -> int:
     try:
         return anchor.checkpoint.size
@@ -151,7 +160,7 @@ def _note_root(note: str) -> bytes | None:
         return None
 
 
-def _station_from(stored: Sequence[sqlite3.Row]) -> str | None:
+def _station_from(stored: Sequence[tuple[int, bytes, str]]) -> str | None:
     for row in stored:
         try:
             origin = Checkpoint.parse_body(SignedNote.parse(row[2]).body).origin
@@ -175,7 +184,10 @@ def _walk_leaves(
     pos = 0
     if 0 in wanted:
         walk.roots[0] = EMPTY_ROOT
-    cursor = conn.execute("SELECT idx, kind, data FROM ledger_leaves ORDER BY idx")
+    cursor = conn.execute(
+        "SELECT idx, CAST(kind AS BLOB), CAST(coalesce(data, x'') AS BLOB) FROM ledger_leaves"
+        " ORDER BY idx"
+    )
     while rows := cursor.fetchmany(_BATCH):
         level0 = levels[0]
         starts[0] = pos
@@ -231,7 +243,7 @@ def _walk_leaves(
 
 
 def _check_leaf(
-    problems: _Problems, walk: _Walk, pos: int, kind: str, obj: dict[str, Any], prev: str
+    problems: _Problems, walk: _Walk, pos: int, kind: bytes, obj: dict[str, Any], prev: str
 ) -> None:
     if obj["index"] != pos:
         problems.add("index", f"leaf {pos}: says index {obj['index']}: renumbered or moved")
@@ -241,7 +253,7 @@ def _check_leaf(
             f"leaf {pos}: prev {obj['prev'][:16]}... is not the hash of "
             f"leaf {pos - 1}: the chain is broken (leaf edited, deleted or inserted)",
         )
-    if obj["kind"] != kind:
+    if obj["kind"].encode() != kind:
         problems.add("kind", f"leaf {pos}: kind column {kind!r} differs from the leaf's")
     if walk.station is None:
         walk.station = obj["station"]
