@@ -8,6 +8,7 @@ by a station whose start is not on record.
 
 from __future__ import annotations
 
+import json
 import logging
 import signal
 import threading
@@ -17,6 +18,7 @@ from pathlib import Path
 from types import FrameType
 
 from agent import anchoring
+from agent.clock import iso, utc_now
 from agent.database import transaction
 from agent.delivery import deliver_due, folder_target
 from agent.errors import EvidockError
@@ -46,6 +48,41 @@ def record_boot(station: Station) -> None:
         if previous is not None and previous != digest:
             ledger.append("config.changed", {"config_sha256": digest, "previous_sha256": previous})
         ledger.append("station.booted", {"version": VERSION, "config_sha256": digest})
+
+
+INTERRUPTED = "the station stopped before this docking session closed; dock the recorder again"
+
+
+def close_interrupted_sessions(station: Station) -> list[str]:
+    """Sessions a crash left open are closed as incomplete, on record, at start-up.
+
+    Their committed clips stay committed; files not yet copied are still on the
+    recorder (nothing is wiped before its session closes), so docking it again finishes
+    the work, resuming partial copies.
+    """
+    conn = station.conn
+    ledger = station.ledger()
+    closed: list[str] = []
+    with transaction(conn):
+        rows = conn.execute(
+            "SELECT session_id FROM docking_sessions WHERE state = 'open' ORDER BY opened_at"
+        ).fetchall()
+        for row in rows:
+            problems = [{"path": "", "reason": INTERRUPTED}]
+            clips = conn.execute(
+                "SELECT count(*) FROM sightings WHERE session_id = ?", (row["session_id"],)
+            ).fetchone()[0]
+            leaf = ledger.append(
+                "docking.closed",
+                {"session_id": row["session_id"], "clips": clips, "problems": problems},
+            )
+            conn.execute(
+                "UPDATE docking_sessions SET state = 'incomplete', closed_at = ?, problems = ?,"
+                " closed_leaf = ? WHERE session_id = ?",
+                (iso(utc_now()), json.dumps(problems), leaf.index, row["session_id"]),
+            )
+            closed.append(row["session_id"])
+    return closed
 
 
 def volumes_under(mount_root: Path) -> list[Path]:
@@ -156,6 +193,8 @@ def run_daemon(config: StationConfig, *, once: bool = False) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     station = Station.open(config)
     record_boot(station)
+    for session_id in close_interrupted_sessions(station):
+        log.warning("session %s was interrupted by a stop; closed as incomplete", session_id)
     daemon = Daemon(station)
     if once:
         reports = daemon.ingest_all(volumes_under(config.docking.mount_root))

@@ -111,3 +111,28 @@ def test_daemon_ingests_a_recorder_that_appears_and_stops_on_sigterm(
     assert "RECLIVE" in out
     run_cli("verify", "--data-dir", tmp_path / "data", check=0)
     assert not any(t for t in os.listdir(tmp_path / "data" / "store" / "staging"))
+
+
+def test_a_session_left_open_by_a_crash_is_closed_on_record_at_start(
+    recorder: Path, tmp_path: Path
+) -> None:
+    from agent.daemon import close_interrupted_sessions
+    from agent.ingest import IngestSession
+    from agent.station import Station, embedded_config
+
+    data = tmp_path / "data"
+    station = Station.open(embedded_config(data))
+    report = IngestSession(station, recorder).run()
+    # What a kill -9 between two files leaves: the session row still open.
+    station.conn.execute(
+        "UPDATE docking_sessions SET state = 'open', closed_at = NULL WHERE session_id = ?",
+        (report.session_id,),
+    )
+    assert close_interrupted_sessions(station) == [report.session_id]
+    assert close_interrupted_sessions(station) == []
+    row = station.conn.execute(
+        "SELECT state, problems FROM docking_sessions WHERE session_id = ?", (report.session_id,)
+    ).fetchone()
+    assert row["state"] == "incomplete" and "stopped" in row["problems"]
+    assert _kinds(data)[-1] == "docking.closed"
+    station.close()
