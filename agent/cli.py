@@ -22,6 +22,7 @@ from agent.database import DatabaseError
 from agent.delivery import deliver_due, folder_target
 from agent.errors import EvidockError
 from agent.ingest import IngestSession, SessionReport
+from agent.metadata import FfprobeMissingError
 from agent.progress import Progress
 from agent.station import Station, embedded_config
 from config import ConfigError, StationConfig, load_config
@@ -197,6 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 USER_ERRORS: tuple[type[Exception], ...] = (
     EvidockError,
+    FfprobeMissingError,
     ConfigError,
     DatabaseError,
     HashingError,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+import shutil
 import sqlite3
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -147,6 +148,10 @@ class IngestSession:
             raise SourceError(str(exc)) from None
 
     def _run(self, conn: sqlite3.Connection) -> SessionReport:
+        if shutil.which("ffprobe") is None:
+            # Checked before anything is copied: a clip committed without its metadata
+            # step would be evidence without a ledger leaf.
+            raise metadata.FfprobeMissingError()
         volume = self._open()
         scan = volume.scan()
         serial = self.recorder_override or volume.serial

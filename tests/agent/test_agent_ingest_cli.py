@@ -166,3 +166,22 @@ def test_check_config_names_each_bad_key(tmp_path: Path) -> None:
     good = tmp_path / "good.toml"
     good.write_text('[station]\nid = "s-2"\n', "utf-8")
     run_cli("check-config", good, check=0)
+
+
+def test_missing_ffprobe_stops_before_any_copy(recorder: Path, tmp_path: Path) -> None:
+    import sys
+
+    from conftest import REPO
+
+    data = tmp_path / "data"
+    proc = subprocess.run(
+        [sys.executable, "-m", "agent.cli", "ingest", str(recorder), "--data-dir", str(data)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "PATH": str(tmp_path)},
+        check=False,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "install ffmpeg" in proc.stderr and "Traceback" not in proc.stderr
+    assert _objects(data) == []
