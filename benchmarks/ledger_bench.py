@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from agent.database import open_station_db, open_readonly
+from agent.database import open_readonly, open_station_db
 from ledger.anchor import make_checkpoint
 from ledger.keys import StationKey
 from ledger.log import Ledger
@@ -39,27 +39,71 @@ def session_events(n: int) -> Iterator[tuple[str, dict[str, Any]]]:
         session += 1
         sid = f"s{session:08d}"
         batch: list[tuple[str, dict[str, Any]]] = [
-            ("docking.opened", {"session_id": sid, "recorder": "DSJ-A1-0001", "volume": "/media/r",
-                                "officer": "010203", "recorder_model": "DSJ-A1"}),
-        ]  # fmt: skip
+            (
+                "docking.opened",
+                {
+                    "session_id": sid,
+                    "recorder": "DSJ-A1-0001",
+                    "volume": "/media/r",
+                    "officer": "010203",
+                    "recorder_model": "DSJ-A1",
+                },
+            ),
+        ]
         for c in range(8):
             cid = f"{sid}-c{c}"
             sha = hashlib.sha256(cid.encode()).hexdigest()
             windows = [hashlib.sha256(f"{cid}/{w}".encode()).hexdigest() for w in range(4)]
             batch += [
-                ("clip.ingested", {"clip_id": cid, "session_id": sid, "sha256": sha, "blake3": sha,
-                    "sm3": None, "size": 4 << 26, "window_size": 1 << 26, "windows": windows,
-                    "recorder": "DSJ-A1-0001", "source_path": f"DCIM/100MEDIA/{cid}.MP4",
-                    "source_path_b64": None, "recorder_time": "2026-11-22T08:30:15+08:00",
-                    "media": {"duration_ms": 600000, "codec": "h264", "audio_codec": "aac",
-                              "creation_time": "2026-11-22T00:30:15Z",
-                              "location": "+31.2304+121.4737/", "readable": True,
-                              "problem": None}}),
-                ("case.linked", {"clip_id": cid, "session_id": None, "case_number": "沪公(交)行罚决字〔2026〕123号",
-                    "officer": "010203", "object_of_proof": "违法停车现场", "reason": "rule"}),
-                ("clip.uploaded", {"clip_id": cid, "sha256": sha, "target": "s3", "location": f"s3://ev/{sha}",
-                    "confirmed_size": 4 << 26, "confirmed_sha256": sha}),
-            ]  # fmt: skip
+                (
+                    "clip.ingested",
+                    {
+                        "clip_id": cid,
+                        "session_id": sid,
+                        "sha256": sha,
+                        "blake3": sha,
+                        "sm3": None,
+                        "size": 4 << 26,
+                        "window_size": 1 << 26,
+                        "windows": windows,
+                        "recorder": "DSJ-A1-0001",
+                        "source_path": f"DCIM/100MEDIA/{cid}.MP4",
+                        "source_path_b64": None,
+                        "recorder_time": "2026-11-22T08:30:15+08:00",
+                        "media": {
+                            "duration_ms": 600000,
+                            "codec": "h264",
+                            "audio_codec": "aac",
+                            "creation_time": "2026-11-22T00:30:15Z",
+                            "location": "+31.2304+121.4737/",
+                            "readable": True,
+                            "problem": None,
+                        },
+                    },
+                ),
+                (
+                    "case.linked",
+                    {
+                        "clip_id": cid,
+                        "session_id": None,
+                        "case_number": "沪公(交)行罚决字〔2026〕123号",
+                        "officer": "010203",
+                        "object_of_proof": "违法停车现场",
+                        "reason": "rule",
+                    },
+                ),
+                (
+                    "clip.uploaded",
+                    {
+                        "clip_id": cid,
+                        "sha256": sha,
+                        "target": "s3",
+                        "location": f"s3://ev/{sha}",
+                        "confirmed_size": 4 << 26,
+                        "confirmed_sha256": sha,
+                    },
+                ),
+            ]
         batch.append(("docking.closed", {"session_id": sid, "clips": 8, "problems": []}))
         for event in batch:
             if i == n:
@@ -102,8 +146,14 @@ def main(argv: list[str] | None = None) -> int:
         root = Path(tmp)
         append_s, ledger, key = build(root, args.leaves, args.batch)
         rate = args.leaves / append_s
-        rows.append(("append (batched)", f"{rate:,.0f} leaves/s",
-                     f"batch {args.batch}, {args.leaves:,} leaves", ">= 5,000/s"))  # fmt: skip
+        rows.append(
+            (
+                "append (batched)",
+                f"{rate:,.0f} leaves/s",
+                f"batch {args.batch}, {args.leaves:,} leaves",
+                ">= 5,000/s",
+            )
+        )
 
         single = Ledger(ledger.conn, "bench-01")
         start = time.perf_counter()
@@ -125,8 +175,14 @@ def main(argv: list[str] | None = None) -> int:
             print("\n".join(report.problems), file=sys.stderr)
             return 1
         scale = TARGET_LEAVES / size
-        rows.append(("verify (no store)", f"{verify_s:.2f} s", f"{size:,} leaves; "
-                     f"{verify_s / base:.1f}x baseline {base:.2f} s", "<= 20 s / 1M"))  # fmt: skip
+        rows.append(
+            (
+                "verify (no store)",
+                f"{verify_s:.2f} s",
+                f"{size:,} leaves; {verify_s / base:.1f}x baseline {base:.2f} s",
+                "<= 20 s / 1M",
+            )
+        )
         if size < TARGET_LEAVES:
             rows.append(("  extrapolated", f"{verify_s * scale:.1f} s", "to 1,000,000 leaves", ""))
 

@@ -184,10 +184,12 @@ def _walk_leaves(
     pos = 0
     if 0 in wanted:
         walk.roots[0] = EMPTY_ROOT
-    cursor = conn.execute(
+    cursor = _plain_cursor(conn)
+    cursor.execute(
         "SELECT idx, CAST(kind AS BLOB), CAST(coalesce(data, x'') AS BLOB) FROM ledger_leaves"
         " ORDER BY idx"
     )
+    node_cursor = _plain_cursor(conn)
     while rows := cursor.fetchmany(_BATCH):
         level0 = levels[0]
         starts[0] = pos
@@ -225,7 +227,7 @@ def _walk_leaves(
                 for left in reversed(stack[:-1]):
                     root = sha256(b"\x01" + left + root).digest()
                 walk.roots[pos] = root
-        _compare_nodes(conn, problems, levels, starts)
+        _compare_nodes(node_cursor, problems, levels, starts)
         for level_nodes in levels:
             level_nodes.clear()
         if progress is not None:
@@ -287,14 +289,21 @@ def _check_leaf(
         walk.rotations.append((pos, str(body["old_key"]), str(body["new_key"])))
 
 
+def _plain_cursor(conn: sqlite3.Connection) -> sqlite3.Cursor:
+    # Plain tuples: a sqlite3.Row per row costs more than the row's SHA-256.
+    cursor = conn.cursor()
+    cursor.row_factory = None
+    return cursor
+
+
 def _compare_nodes(
-    conn: sqlite3.Connection, problems: _Problems, levels: list[list[bytes]], starts: list[int]
+    cursor: sqlite3.Cursor, problems: _Problems, levels: list[list[bytes]], starts: list[int]
 ) -> None:
     for level, computed in enumerate(levels):
         if not computed:
             continue
         start = starts[level]
-        rows = conn.execute(
+        rows = cursor.execute(
             "SELECT idx, hash FROM ledger_nodes WHERE level = ? AND idx >= ? AND idx < ?"
             " ORDER BY idx",
             (level, start, start + len(computed)),
