@@ -86,6 +86,15 @@ def _progress(stage: str, done: int, total: int) -> None:
     print(f"\r{stage}: {done}/{total}", end="", file=sys.stderr, flush=True)
 
 
+def _anchor_files(names: Sequence[str]) -> list[Path]:
+    """Anchor files as given; a folder stands for the *.anchor files in it."""
+    files: list[Path] = []
+    for name in names:
+        path = Path(name)
+        files.extend(sorted(path.glob("*.anchor")) if path.is_dir() else [path])
+    return files
+
+
 @_one_line_errors("verify")
 def cmd_verify(args: argparse.Namespace) -> int:
     data_dir = _data_dir(args)
@@ -96,11 +105,13 @@ def cmd_verify(args: argparse.Namespace) -> int:
         key = read_public_key(station_pub)
         source = f"taken from the station itself ({station_pub}): compare it with the published key"
     anchors = []
-    for name in args.anchor or []:
+    for name in _anchor_files(args.anchor or []):
         try:
-            anchors.append(Anchor.parse(Path(name).read_text("utf-8")))
+            anchors.append(Anchor.parse(name.read_text("utf-8")))
         except OSError as exc:
             raise UsageError(f"cannot read anchor {name}: {exc.strerror}") from None
+        except LedgerError as exc:
+            raise UsageError(f"{name} is not an anchor file: {exc}") from None
     conn = open_readonly(data_dir / DB_NAME)
     try:
         report = verify_station(
@@ -205,7 +216,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p = subparsers.add_parser("verify", help="verify the ledger and the evidence store")
     p.add_argument("--data-dir", required=True, help="station data dir (a copy will do)")
     p.add_argument("--pubkey", help="station public key (PEM or signed-note verifier key)")
-    p.add_argument("--anchor", action="append", help="anchor file (repeatable)")
+    p.add_argument(
+        "--anchor", action="append", help="anchor file, or a folder of them (repeatable)"
+    )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_verify)
 

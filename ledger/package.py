@@ -165,6 +165,11 @@ def _check_clips(
         for leaf in leaves.values()
         if leaf.kind == CLIP_ACCESSED and leaf.body.get("action") == "export"
     }
+    listed = {clip.get("clip_id") for clip in manifest.get("clips", [])}
+    for clip_id in sorted(exported_clips - listed):
+        report.problems.append(
+            f"clip {clip_id}: named by the case.exported leaf but missing from the package"
+        )
     for clip in manifest.get("clips", []):
         clip_id = clip.get("clip_id")
         report.clips += 1

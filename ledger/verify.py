@@ -50,6 +50,8 @@ class VerifyReport:
         return not self.problems
 
     def coverage(self) -> str:
+        if self.leaves == 0:
+            return "the ledger is empty"
         if self.anchored_size == 0:
             return (
                 f"no anchor covers this ledger: leaves 0..{self.leaves - 1} only the station's word"

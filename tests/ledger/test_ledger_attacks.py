@@ -431,6 +431,8 @@ def test_cli_verify_exit_codes_and_lines(station: Station, tmp_path: Path) -> No
     ok = run_cli("verify", "--data-dir", station.data, "--pubkey", pem, *anchor_files)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "covered by an anchor: leaves 0..14" in ok.stdout
+    folder = run_cli("verify", "--data-dir", station.data, "--anchor", tmp_path)
+    assert folder.returncode == 0 and "3 anchors" in folder.stdout
     no_key = run_cli("verify", "--data-dir", station.data)
     assert no_key.returncode == 0 and "taken from the station itself" in no_key.stdout
 

@@ -131,6 +131,22 @@ def test_a_damaged_package_is_refused(
     assert expected in "\n".join(report.problems)
 
 
+def test_a_clip_removed_with_its_traces_is_still_missed(station: Station, tmp_path: Path) -> None:
+    """Sums and manifest are unsigned: rewrite them, and the signed case.exported leaf
+    still names the clip."""
+    out = tmp_path / "pkg"
+    export(station, out)
+    (out / "clips" / "c5_c5.MP4").unlink()
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["clips"] = [c for c in manifest["clips"] if c["clip_id"] != "c5"]
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    from ledger.export import _write_sums
+
+    _write_sums(out)
+    report = verify_package(out)
+    assert "clip c5: named by the case.exported leaf but missing" in "\n".join(report.problems)
+
+
 def _flip(path: Path, offset: int = 100) -> None:
     path.chmod(0o644)
     data = bytearray(path.read_bytes())
