@@ -75,6 +75,8 @@ def _clip_section(clip: ClipCustody, station: str) -> str:
         (("案件编号", "Case number"), clip.case_number),
         (("证据文件", "Evidence file"), f"clips/{clip.file_name}"),
         (("采集时间", "Capture time"), media.get("creation_time") or body.get("recorder_time")),
+        (("记录仪时钟", "Recorder clock"), body.get("recorder_time")),
+        (("入库时间 (UTC)", "Ingested at (UTC)"), clip.ingested.at),
         (("采集地点", "Capture place"), media.get("location")),
         (("采集人", "Collector (officer)"), link.get("officer") or session.get("officer")),
         (("证明对象", "Object of proof"), link.get("object_of_proof")),
