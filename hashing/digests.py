@@ -109,18 +109,31 @@ class _LaneThread:
 
 
 class StreamDigests:
-    """SHA-256, BLAKE3, optional SM3 and optional window hashes of one stream."""
+    """BLAKE3, and unless told otherwise SHA-256, SM3 and window hashes of one stream.
+
+    ``sha256=False`` (the verify re-read) leaves ``Digests.sha256`` empty: one
+    full-strength digest is enough to compare the disk with the read, and BLAKE3
+    costs a quarter of SHA-256's CPU.
+    """
 
     def __init__(
-        self, window_size: int, *, sm3: bool, windows: bool = True, threaded: bool = True
+        self,
+        window_size: int,
+        *,
+        sm3: bool,
+        windows: bool = True,
+        sha256: bool = True,
+        threaded: bool = True,
     ) -> None:
         self.window_size = window_size
         self.size = 0
-        self._sha256 = hashlib.sha256()
+        self._sha256 = hashlib.sha256() if sha256 else None
         self._blake3 = blake3.blake3()
         self._sm3 = hashlib.new("sm3") if sm3 else None
         self._windows = _WindowHashes(window_size) if windows else None
-        lanes: list[_Lane] = [self._sha256.update, self._blake3.update]
+        lanes: list[_Lane] = [self._blake3.update]
+        if self._sha256 is not None:
+            lanes.append(self._sha256.update)
         if self._sm3 is not None:
             lanes.append(self._sm3.update)
         self._lanes = lanes
@@ -165,7 +178,7 @@ class StreamDigests:
         windows = self._windows.finish() if self._windows is not None else ()
         return Digests(
             size=self.size,
-            sha256=self._sha256.hexdigest(),
+            sha256=self._sha256.hexdigest() if self._sha256 is not None else "",
             blake3=self._blake3.hexdigest(),
             sm3=self._sm3.hexdigest() if self._sm3 is not None else None,
             window_size=self.window_size,

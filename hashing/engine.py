@@ -329,11 +329,16 @@ class CopyEngine:
         return len(windows)
 
     def _verify(self, name: Path, staging: _Staging, read: Digests) -> None:
-        """Re-read the synced copy from disk and compare it with what was read."""
+        """Re-read the synced copy from disk and compare its BLAKE3 with the read's.
+
+        The re-read goes through ``O_DIRECT`` (the pages were dropped as well), so the
+        bytes come back from the disk, not from the page cache that was written from.
+        """
         digests = StreamDigests(
             self.options.window_size,
             sm3=False,
             windows=False,
+            sha256=False,
             threaded=read.size > 2 * self.options.read_size,
         )
         reread = DiskFile(staging.path)
@@ -354,10 +359,10 @@ class CopyEngine:
             ) from exc
         finally:
             reread.close()
-        if (disk.sha256, disk.blake3, on_disk) != (read.sha256, read.blake3, read.size):
+        if (disk.blake3, on_disk) != (read.blake3, read.size):
             raise CopyVerificationError(
                 f"the copy of {name} on the station's disk differs from the bytes read from "
-                f"the recorder (read sha256 {read.sha256}, disk sha256 {disk.sha256}); nothing "
-                "was committed: check the station's disk and memory, keep the recorder as is "
-                "and report it"
+                f"the recorder (read blake3 {read.blake3}, disk blake3 {disk.blake3}, "
+                f"{on_disk} of {read.size} bytes); nothing was committed: check the "
+                "station's disk and memory, keep the recorder as is and report it"
             )
