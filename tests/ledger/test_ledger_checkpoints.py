@@ -114,3 +114,24 @@ def test_a_receipt_verifies_offline_with_only_the_public_key(station: Station) -
     leaf, checkpoint = verify_proof(receipt, [pub.for_name(origin_for(STATION))])
     assert leaf.kind == "clip.ingested" and leaf.body["clip_id"] == "c2"
     assert checkpoint.size == 15
+
+
+def test_verify_reports_progress_counts_and_json(station: Station) -> None:
+    import json
+
+    from agent.database import open_readonly
+    from ledger import verify_station
+    from ledger.verify import report_json, report_text
+
+    seen: list[tuple[str, int, int]] = []
+    conn = open_readonly(station.db)
+    report = verify_station(
+        conn, station.pub, station.anchors, station.store, progress=lambda *a: seen.append(a)
+    )
+    conn.close()
+    assert ("leaves", 15, 15) in seen and ("store", 5, 5) in seen
+    assert report.ok and report.anchored_size == 15 and report.checkpoints == 3
+    text = report_text(report)
+    assert "15 leaves, 3 checkpoints, 3 anchors; store: 5 matched" in text
+    assert text.endswith("covered by an anchor: leaves 0..14\nOK")
+    assert json.loads(report_json(report))["audit"]["matched"] == 5
