@@ -34,7 +34,7 @@ from ledger import (
 )
 from ledger.anchor import LAST_SIGNED_NAME, stored_checkpoints
 from ledger.keys import PRIVATE_NAME, PUBLIC_NAME
-from ledger.verify import report_json, report_text
+from ledger.report import report_json, report_text
 
 Command = Callable[[argparse.Namespace], int]
 KEYS_DIR = "keys"

@@ -22,7 +22,8 @@ from ledger.leaf import KINDS, Leaf, encode_leaf, leaf_hash, parse_leaf
 from ledger.log import Ledger
 from ledger.package import PackageReport, verify_package
 from ledger.receipt import TlogProof, clip_receipt, verify_proof
-from ledger.verify import VerifyReport, verify_station
+from ledger.report import VerifyReport
+from ledger.verify import verify_station
 
 __all__ = [
     "KINDS",

@@ -8,14 +8,13 @@ them, and audits the evidence store against the clip.ingested leaves.
 from __future__ import annotations
 
 import hashlib
-import json
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from ledger.anchor import Anchor, origin_for
-from ledger.audit import AuditResult, ClipRecord, EvidenceFiles, Progress, audit_store
+from ledger.audit import ClipRecord, EvidenceFiles, Progress, audit_store
 from ledger.checkpoint import Checkpoint, SignedNote
 from ledger.errors import CheckpointError, LeafFormatError, ProofError
 from ledger.keys import PublicKeyFile
@@ -28,66 +27,13 @@ from ledger.leaf import (
     check_leaf_bytes,
 )
 from ledger.merkle import EMPTY_ROOT, verify_consistency
+from ledger.report import Problems, VerifyReport, report_json, report_text
 from ledger.trust import TrustedKey, keys_for_size, trusted_keys
 
+# report_* stay importable from here: the agent reads them from ledger.verify.
+__all__ = ["VerifyReport", "report_json", "report_text", "verify_station"]
+
 _BATCH = 20000
-_PER_CATEGORY = 20
-
-
-@dataclass
-class VerifyReport:
-    problems: list[str] = field(default_factory=list)
-    leaves: int = 0
-    checkpoints: int = 0
-    anchors: int = 0
-    anchored_size: int = 0
-    key_source: str = "given"
-    audit: AuditResult | None = None
-    suppressed: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-    def coverage(self) -> str:
-        if self.leaves == 0:
-            return "the ledger is empty"
-        if self.anchored_size == 0:
-            return (
-                f"no anchor covers this ledger: leaves 0..{self.leaves - 1} only the station's word"
-            )
-        tail = (
-            f"; leaves {self.anchored_size}..{self.leaves - 1} only the station's word"
-            if self.leaves > self.anchored_size
-            else ""
-        )
-        return f"covered by an anchor: leaves 0..{self.anchored_size - 1}{tail}"
-
-    def as_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["ok"] = self.ok
-        data["coverage"] = self.coverage()
-        return data
-
-
-class _Problems:
-    """Collects one line per problem; caps each category so one cut does not flood."""
-
-    def __init__(self, report: VerifyReport) -> None:
-        self.report = report
-        self.counts: dict[str, int] = {}
-
-    def add(self, category: str, line: str) -> None:
-        seen = self.counts.get(category, 0) + 1
-        self.counts[category] = seen
-        if seen <= _PER_CATEGORY:
-            self.report.problems.append(line)
-        else:
-            self.report.suppressed[category] = seen - _PER_CATEGORY
-
-    def finish(self) -> None:
-        for category, more in self.report.suppressed.items():
-            self.report.problems.append(f"... and {more} more problems of kind '{category}'")
 
 
 @dataclass
@@ -114,7 +60,7 @@ def verify_station(
 ) -> VerifyReport:
     """Verify the ledger behind ``conn`` (read only) and optionally the evidence store."""
     report = VerifyReport(key_source=key_source, anchors=len(anchors))
-    problems = _Problems(report)
+    problems = Problems(report)
     stored = [
         (size, root, _text(note))
         for size, root, note in conn.execute(
@@ -173,7 +119,7 @@ def _station_from(stored: Sequence[tuple[int, bytes, str]]) -> str | None:
 
 
 def _walk_leaves(
-    conn: sqlite3.Connection, wanted: set[int], problems: _Problems, progress: Progress | None
+    conn: sqlite3.Connection, wanted: set[int], problems: Problems, progress: Progress | None
 ) -> _Walk:
     walk = _Walk()
     total = int(conn.execute("SELECT count(*) FROM ledger_leaves").fetchone()[0])
@@ -247,7 +193,7 @@ def _walk_leaves(
 
 
 def _check_leaf(
-    problems: _Problems, walk: _Walk, pos: int, kind: bytes, obj: dict[str, Any], prev: str
+    problems: Problems, walk: _Walk, pos: int, kind: bytes, obj: dict[str, Any], prev: str
 ) -> None:
     if obj["index"] != pos:
         problems.add("index", f"leaf {pos}: says index {obj['index']}: renumbered or moved")
@@ -299,7 +245,7 @@ def _plain_cursor(conn: sqlite3.Connection) -> sqlite3.Cursor:
 
 
 def _compare_nodes(
-    cursor: sqlite3.Cursor, problems: _Problems, levels: list[list[bytes]], starts: list[int]
+    cursor: sqlite3.Cursor, problems: Problems, levels: list[list[bytes]], starts: list[int]
 ) -> None:
     for level, computed in enumerate(levels):
         if not computed:
@@ -323,7 +269,7 @@ def _compare_nodes(
 
 
 def _check_checkpoint(
-    problems: _Problems,
+    problems: Problems,
     what: str,
     size: int,
     note: str,
@@ -364,7 +310,7 @@ def _check_checkpoint(
 
 
 def _check_anchors(
-    problems: _Problems,
+    problems: Problems,
     anchors: Sequence[Anchor],
     walk: _Walk,
     trusted: list[TrustedKey],
@@ -396,24 +342,3 @@ def _check_anchors(
                 f"{previous.size}: {exc}: the station signed two histories",
             )
     return good
-
-
-def report_text(report: VerifyReport) -> str:
-    lines = list(report.problems)
-    audit = report.audit
-    counts = f"{report.leaves} leaves, {report.checkpoints} checkpoints, {report.anchors} anchors"
-    if audit is not None:
-        counts += (
-            f"; store: {audit.matched} matched, {audit.modified} modified, {audit.missing} "
-            f"missing, {audit.extra} extra, {audit.moved} moved"
-        )
-    lines.append(counts)
-    if report.key_source != "given":
-        lines.append(f"public key: {report.key_source}")
-    lines.append(report.coverage())
-    lines.append("OK" if report.ok else f"FAILED: {len(report.problems)} problem(s)")
-    return "\n".join(lines)
-
-
-def report_json(report: VerifyReport) -> str:
-    return json.dumps(report.as_json(), ensure_ascii=False, indent=2)
