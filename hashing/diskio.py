@@ -132,35 +132,33 @@ def _address(view: memoryview) -> int:
     return ctypes.addressof(ctypes.c_char.from_buffer(view))
 
 
-class DiskFile:
-    """A synced file re-read from the disk itself: ``O_DIRECT`` where the file system
-    allows it (no page cache, almost no CPU), ordinary reads for unaligned pieces."""
+def open_direct(fd: int) -> int:
+    """A second, ``O_DIRECT`` descriptor of the file open as ``fd``, or -1.
 
-    def __init__(self, path: Path) -> None:
-        self._fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            self._direct = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_DIRECT)
-        except OSError:
-            self._direct = -1
+    Reopened through ``/proc/self/fd`` rather than by name, so it is the same inode
+    even if the name was swapped meanwhile (checked); -1 where the file system or a
+    missing ``/proc`` refuses it, and reads stay buffered.
+    """
+    try:
+        direct = os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_CLOEXEC | os.O_DIRECT)
+    except OSError:
+        return -1
+    mine, other = os.fstat(fd), os.fstat(direct)
+    if (mine.st_dev, mine.st_ino) != (other.st_dev, other.st_ino):
+        os.close(direct)
+        return -1
+    return direct
 
-    def stat(self) -> os.stat_result:
-        return os.fstat(self._fd)
 
-    def read_into(self, buffer: memoryview, offset: int) -> int:
-        aligned = len(buffer) - len(buffer) % _BLOCK
-        direct = self._direct >= 0 and aligned and offset % _BLOCK == 0
-        if direct and _address(buffer) % _BLOCK == 0:
-            try:
-                return os.preadv(self._direct, [buffer[:aligned]], offset)
-            except OSError as exc:
-                if exc.errno != errno.EINVAL:
-                    raise
-                os.close(self._direct)
-                self._direct = -1
-        return os.preadv(self._fd, [buffer], offset)
+def read_direct(direct: int, buffer: memoryview, offset: int) -> int | None:
+    """Read the block-aligned part of ``buffer`` with ``O_DIRECT``; None if unaligned.
 
-    def close(self) -> None:
-        for fd in (self._fd, self._direct):
-            if fd >= 0:
-                os.close(fd)
-        self._fd = self._direct = -1
+    The disk's DMA lands in ``buffer`` itself: no page-cache copy (the biggest CPU cost
+    of a buffered read), and the bytes come from the disk, never from the page cache.
+    An ``OSError`` (``EINVAL``: the file system wants another alignment) is the
+    caller's to handle.
+    """
+    aligned = len(buffer) - len(buffer) % _BLOCK
+    if not aligned or offset % _BLOCK or _address(buffer) % _BLOCK:
+        return None
+    return os.preadv(direct, [buffer[:aligned]], offset)

@@ -15,16 +15,17 @@ only from the last journaled window on.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import stat
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from hashing.budget import BufferBudget
 from hashing.digests import Digests, StreamDigests
-from hashing.diskio import DiskFile, Writeback, drop_cache, store_error, write_all
+from hashing.diskio import Writeback, drop_cache, store_error, write_all
 from hashing.errors import (
     CopyVerificationError,
     HashingError,
@@ -34,8 +35,8 @@ from hashing.errors import (
 )
 from hashing.journal import ResumeJournal, check_resume_key
 from hashing.options import HashOptions
-from hashing.reading import ChunkPool, digest_stream, read_full
-from hashing.source import FileSource, SourceFile, SourceOpener, open_source
+from hashing.reading import ChunkPool, ReadAhead, digest_stream, read_full
+from hashing.source import SourceFile, SourceOpener, open_source, open_synced
 from hashing.store import EvidenceStore
 
 Progress = Callable[[int], None]
@@ -147,6 +148,13 @@ class CopyEngine:
             if key is None:
                 path = staging_dir / f"anon-{uuid.uuid4().hex}.part"
                 fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+                try:
+                    # Held until the copy ends: EvidenceStore.sweep_staging leaves it alone.
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError:
+                    os.close(fd)
+                    path.unlink()
+                    raise
                 return _Staging(path, fd, None, 0)
             journal = ResumeJournal.open(
                 staging_dir,
@@ -234,23 +242,27 @@ class CopyEngine:
         )
         pool = ChunkPool(self.budget)
         writeback = Writeback(staging.fd, prefix)
-        staged_file = FileSource(staging.fd)
-        offset = source_bytes = journaled = 0
-        try:
+        staged_file = open_synced(staging.path) if prefix else None
+
+        def read(view: memoryview, offset: int) -> None:
+            if offset >= prefix:
+                self._read_source(name, src, before, view, offset)
+            elif staged_file is None or read_full(staged_file, view, offset) != len(view):
+                raise _StagedPrefixMismatch
+
+        def chunks() -> Iterator[tuple[int, int]]:
+            offset = 0
             while offset < size:
+                # A chunk never straddles the staged prefix's end.
+                n = min(read_size, size - offset, prefix - offset if offset < prefix else size)
+                yield offset, n
+                offset += n
+
+        reads = ReadAhead(pool, read, chunks())
+        source_bytes = journaled = 0
+        try:
+            for offset, buffer, view in reads:
                 from_staging = offset < prefix
-                n = min(read_size, size - offset, prefix - offset if from_staging else size)
-                buffer = pool.take()
-                view = memoryview(buffer)[:n]
-                try:
-                    if from_staging:
-                        if read_full(staged_file, view, offset) != n:
-                            raise _StagedPrefixMismatch
-                    else:
-                        self._read_source(name, src, before, view, offset)
-                except BaseException:
-                    pool.give_back(buffer)
-                    raise
                 release = pool.release_after(buffer, digests.users + 1)
                 digests.feed(view, release)
                 try:
@@ -260,10 +272,10 @@ class CopyEngine:
                     raise store_error(exc, f"copying {name}") from exc
                 finally:
                     release.done()
-                offset += n
+                n = len(view)
                 if not from_staging:
                     source_bytes += n
-                    writeback.wrote_up_to(offset)
+                    writeback.wrote_up_to(offset + n)
                 journaled = self._journal(staging, digests.completed_windows, journaled)
                 if progress is not None:
                     progress(n)
@@ -276,6 +288,9 @@ class CopyEngine:
             raise
         finally:
             digests.close()
+            reads.close()
+            if staged_file is not None:
+                staged_file.close()
         self._journal(staging, list(result.windows), journaled)
         return result, source_bytes
 
@@ -341,7 +356,13 @@ class CopyEngine:
             sha256=False,
             threaded=read.size > 2 * self.options.read_size,
         )
-        reread = DiskFile(staging.path)
+        try:
+            reread = open_synced(staging.path)
+        except OSError as exc:
+            raise CopyVerificationError(
+                f"the copy of {name} could not be opened again on the station's disk ({exc}); "
+                "nothing was committed: check the data disk, then dock the recorder again"
+            ) from exc
         try:
             disk = digest_stream(
                 reread,

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import mmap
+import queue
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from hashing.budget import BufferBudget
@@ -45,6 +47,75 @@ class ChunkPool:
 
     def release_after(self, buffer: mmap.mmap, users: int) -> ChunkRelease:
         return ChunkRelease(users, lambda: self.give_back(buffer))
+
+
+ChunkReader = Callable[[memoryview, int], None]
+_Read = tuple[int, mmap.mmap, memoryview] | BaseException | None
+
+
+class ReadAhead:
+    """Reads a stream's chunks in a thread of its own, in order, ahead of the consumer.
+
+    With ``O_DIRECT`` there is no kernel read-ahead: this thread keeps the disk busy
+    while the consumer writes and hashes. It reads only into buffers of ``pool`` (so
+    no more than the pool's share is in flight); ``read(view, offset)`` fills a whole
+    chunk or raises, and its exception reaches the consumer in order, after every
+    chunk before it. Iterate once; ``close()`` stops the thread and returns every
+    buffer the consumer was not given.
+    """
+
+    def __init__(self, pool: ChunkPool, read: ChunkReader, chunks: Iterator[tuple[int, int]]):
+        self._pool = pool
+        self._read = read
+        self._chunks = chunks
+        self._ready: queue.SimpleQueue[_Read] = queue.SimpleQueue()
+        self._stop = threading.Event()
+        self._ended = False
+        self._thread = threading.Thread(target=self._run, name="evidock-read", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            for offset, n in self._chunks:
+                buffer = self._pool.take()
+                if self._stop.is_set():
+                    self._pool.give_back(buffer)
+                    return
+                view = memoryview(buffer)[:n]
+                try:
+                    self._read(view, offset)
+                except BaseException:
+                    view.release()
+                    self._pool.give_back(buffer)
+                    raise
+                self._ready.put((offset, buffer, view))
+                if self._stop.is_set():
+                    return
+        except BaseException as exc:  # handed to the consumer, in order
+            self._ready.put(exc)
+        finally:
+            self._ready.put(None)
+
+    def __iter__(self) -> Iterator[tuple[int, mmap.mmap, memoryview]]:
+        while (item := self._ready.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+        self._ended = True
+
+    def close(self) -> None:
+        """Stop reading and give back the buffers read but not consumed.
+
+        Call it once, after the consumer's lanes were drained: the reader may be
+        waiting for a buffer that only they, or the chunks given back here, free.
+        """
+        self._stop.set()
+        while not self._ended and (item := self._ready.get()) is not None:
+            if isinstance(item, tuple):
+                _offset, buffer, view = item
+                view.release()
+                self._pool.give_back(buffer)
+        self._thread.join()
 
 
 def digest_stream(

@@ -12,14 +12,24 @@ the rename so that the name survives a power cut.
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import os
 import re
+import stat
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from hashing.diskio import rename_noreplace
 
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+_ANON = re.compile(r"^anon-[0-9a-f]{32}\.part$")
+_KEYED = re.compile(r"^([0-9a-f]{1,128})\.(part|journal)$")
+# An anonymous staging file is locked right after it is created; the grace covers the
+# instant between the two, so a sweep never takes a starting copy's file.
+ANON_GRACE_SECONDS = 60.0
 
 
 class EvidenceStore:
@@ -62,6 +72,37 @@ class EvidenceStore:
             fsync_dir(folder.parent)
         return target, False
 
+    def sweep_staging(self, max_age_seconds: float) -> list[Path]:
+        """Remove what interrupted copies left in ``staging/``; returns what was removed.
+
+        Anonymous copies (no resume key) can never be resumed: their files go once no
+        copy holds them (and after a short grace). A keyed copy's ``.part`` and
+        ``.journal`` go once no copy holds the journal's lock and neither was touched
+        for ``max_age_seconds``: younger ones wait for the recorder to come back.
+        Only staging names go; ``objects/`` and unknown files are never touched.
+        The agent calls this at start-up; it is safe while copies run.
+        """
+        if max_age_seconds < 0:
+            raise ValueError(f"max_age_seconds must be 0 or more, got {max_age_seconds}")
+        if not self.staging_dir.is_dir():
+            return []
+        now = time.time()
+        anon: list[Path] = []
+        keyed: dict[str, list[Path]] = {}
+        for entry in sorted(self.staging_dir.iterdir()):
+            if _ANON.match(entry.name):
+                anon.append(entry)
+            elif match := _KEYED.match(entry.name):
+                keyed.setdefault(match.group(1), []).append(entry)
+        removed: list[Path] = []
+        for path in anon:
+            removed += _remove_unlocked(path, [path], now - ANON_GRACE_SECONDS)
+        for key, paths in keyed.items():
+            removed += _remove_unlocked(
+                self.staging_dir / f"{key}.journal", paths, now - max_age_seconds
+            )
+        return removed
+
     def iter_objects(self) -> Iterator[tuple[str, Path]]:
         """Every file under ``objects/`` as (file name, path), whatever its name.
 
@@ -82,3 +123,38 @@ def fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _remove_unlocked(lock: Path, paths: list[Path], older_than: float) -> list[Path]:
+    """Unlink ``paths`` (regular files all last modified before ``older_than``) while
+    holding ``lock``'s flock; nothing if a running copy holds it."""
+    try:
+        fd = os.open(lock, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+    except FileNotFoundError:
+        fd = -1  # a keyed .part whose journal is gone: nothing can be resuming it
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return []
+        raise
+    try:
+        if fd >= 0:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return []  # a copy is running on it
+        for path in paths:
+            try:
+                info = path.lstat()
+            except FileNotFoundError:
+                continue
+            if not stat.S_ISREG(info.st_mode) or info.st_mtime >= older_than:
+                return []
+        removed = []
+        for path in paths:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                removed.append(path)
+        return removed
+    finally:
+        if fd >= 0:
+            os.close(fd)
