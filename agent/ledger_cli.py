@@ -16,9 +16,9 @@ from functools import wraps
 from pathlib import Path
 
 from agent.database import DB_NAME, DatabaseError, open_readonly, open_station_db
+from agent.verification import VerificationInputError, verify_data_dir
 from hashing import EvidenceStore
 from ledger import (
-    Anchor,
     InconsistentCheckpointError,
     Ledger,
     LedgerError,
@@ -30,7 +30,6 @@ from ledger import (
     origin_for,
     read_public_key,
     verify_package,
-    verify_station,
 )
 from ledger.anchor import LAST_SIGNED_NAME, stored_checkpoints
 from ledger.keys import PRIVATE_NAME, PUBLIC_NAME
@@ -86,46 +85,22 @@ def _progress(stage: str, done: int, total: int) -> None:
     print(f"\r{stage}: {done}/{total}", end="", file=sys.stderr, flush=True)
 
 
-def _anchor_files(names: Sequence[str]) -> list[Path]:
-    """Anchor files as given; a folder stands for the *.anchor files in it."""
-    files: list[Path] = []
-    for name in names:
-        path = Path(name)
-        files.extend(sorted(path.glob("*.anchor")) if path.is_dir() else [path])
-    return files
-
-
 @_one_line_errors("verify")
 def cmd_verify(args: argparse.Namespace) -> int:
     data_dir = _data_dir(args)
-    if args.pubkey:
-        key, source = read_public_key(Path(args.pubkey)), "given"
-    else:
-        station_pub = data_dir / KEYS_DIR / PUBLIC_NAME
-        key = read_public_key(station_pub)
-        source = f"taken from the station itself ({station_pub}): compare it with the published key"
-    anchors = []
-    for name in _anchor_files(args.anchor or []):
-        try:
-            anchors.append(Anchor.parse(name.read_text("utf-8")))
-        except OSError as exc:
-            raise UsageError(f"cannot read anchor {name}: {exc.strerror}") from None
-        except LedgerError as exc:
-            raise UsageError(f"{name} is not an anchor file: {exc}") from None
-    conn = open_readonly(data_dir / DB_NAME)
+    show = sys.stderr.isatty() and not args.json
     try:
-        report = verify_station(
-            conn,
-            key,
-            anchors,
-            EvidenceStore(data_dir / "store"),
-            key_source=source,
-            progress=_progress if sys.stderr.isatty() and not args.json else None,
+        outcome = verify_data_dir(
+            data_dir,
+            pubkey=Path(args.pubkey) if args.pubkey else None,
+            anchors=[Path(name) for name in args.anchor or []],
+            progress=_progress if show else None,
         )
-    finally:
-        conn.close()
-    if sys.stderr.isatty() and not args.json:
+    except VerificationInputError as exc:
+        raise UsageError(str(exc)) from None
+    if show:
         print(file=sys.stderr)
+    report = outcome.report
     print(report_json(report) if args.json else report_text(report))
     return 0 if report.ok else 1
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from agent.database import DB_NAME, open_readonly
 from hashing import EvidenceStore
-from ledger import Anchor, CheckpointError, read_public_key, verify_station
+from ledger import Anchor, LedgerError, read_public_key, verify_station
 from ledger.keys import PUBLIC_NAME
-from ledger.verify import VerifyReport, report_text
+from ledger.report import VerifyReport, report_text
 
 KEYS_DIR = "keys"
 
@@ -33,14 +33,22 @@ class Verification:
         return report_text(self.report).splitlines()
 
 
+def anchor_paths(paths: Sequence[Path]) -> list[Path]:
+    """Anchor files as given; a folder stands for the ``*.anchor`` files in it."""
+    files: list[Path] = []
+    for path in paths:
+        files.extend(sorted(path.glob("*.anchor")) if path.is_dir() else [path])
+    return files
+
+
 def read_anchors(paths: Sequence[Path]) -> list[Anchor]:
     anchors = []
-    for path in paths:
+    for path in anchor_paths(paths):
         try:
             anchors.append(Anchor.parse(path.read_text("utf-8")))
         except OSError as exc:
             raise VerificationInputError(f"cannot read anchor {path}: {exc.strerror}") from None
-        except CheckpointError as exc:
+        except LedgerError as exc:
             raise VerificationInputError(f"{path} is not an anchor: {exc}") from None
     return anchors
 

@@ -1,6 +1,12 @@
 """Station settings: typed, validated config models and the default station config."""
 
-from config.loading import ConfigError, ConfigProblem, default_config_text, load_config, parse_config
+from config.loading import (
+    ConfigError,
+    ConfigProblem,
+    default_config_text,
+    load_config,
+    parse_config,
+)
 from config.models import (
     DeliverySection,
     DockingSection,
