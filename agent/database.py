@@ -7,7 +7,11 @@ is the one place that opens the database and applies them, in dependency order.
 
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
 import sqlite3
+import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -62,10 +66,28 @@ def open_station_db(path: Path) -> sqlite3.Connection:
 
 
 def open_readonly(path: Path) -> sqlite3.Connection:
-    """Open an existing station database without changing it (the auditor's view)."""
+    """Open an existing station database without changing it (the auditor's view).
+
+    A WAL database opened read-only still needs its ``-shm`` index beside it; on
+    read-only media (a copy on a DVD, a write-protected share) the database and its
+    WAL are copied to a private temporary folder and opened there, so that what was
+    committed in the WAL is seen too (``immutable=1`` would silently skip it).
+    """
     if not path.is_file():
         raise DatabaseError(f"no station database at {path}: give the station's data dir")
-    return _connect(path, readonly=True)
+    if os.access(path.parent, os.W_OK) and not _readonly_fs(path.parent):
+        return _connect(path, readonly=True)
+    scratch = Path(tempfile.mkdtemp(prefix="evidock-verify-"))
+    for suffix in ("", "-wal"):
+        source = path.with_name(path.name + suffix)
+        if source.exists():
+            shutil.copyfile(source, scratch / (DB_NAME + suffix))
+    atexit.register(shutil.rmtree, scratch, True)
+    return _connect(scratch / DB_NAME, readonly=True)
+
+
+def _readonly_fs(folder: Path) -> bool:
+    return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
 
 
 def migrate(conn: sqlite3.Connection) -> None:

@@ -81,3 +81,22 @@ def test_a_deleted_ledger_row_is_named(station: tuple[Path, dict[str, Any]]) -> 
     _tamper(data, "DELETE FROM ledger_leaves WHERE idx = 2")
     proc = run_cli("verify", "--data-dir", data, check=1)
     assert "2" in proc.stdout and ("missing" in proc.stdout.lower() or "gap" in proc.stdout.lower())
+
+
+def test_a_copy_on_read_only_media_verifies(
+    station: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    import shutil
+    import subprocess
+
+    data, _result = station
+    media = tmp_path / "dvd"
+    media.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(media)], check=True)
+    try:
+        shutil.copytree(data, media / "copy")
+        subprocess.run(["mount", "-o", "remount,ro", str(media)], check=True)
+        proc = run_cli("verify", "--data-dir", media / "copy", check=0)
+        assert "OK" in proc.stdout
+    finally:
+        subprocess.run(["umount", str(media)], check=True)
