@@ -308,6 +308,20 @@ def main() -> int:
             f"{base.wall / r.wall:10.2f}{dc3dd.wall / r.wall:9.2f}" + ("" if r.ok else "  FAILED")
         )
     print(f"8 recorders / 1 recorder aggregate throughput: {single.wall / multi.wall:.2f}x")
+    none, reread = runs[4], runs[5]
+    gb = total / 1e9
+    targets = [
+        ("verify none >= 0.95x cp+sync", base.wall / none.wall, 0.95, True),
+        ("verify reread >= 0.8x cp+sync", base.wall / reread.wall, 0.8, True),
+        ("sha256+blake3 verify none <= 1.5 CPU-s/GB", none.cpu / gb, 1.5, False),
+        ("sha256+blake3 reread <= 1.5 CPU-s/GB", reread.cpu / gb, 1.5, False),
+        ("8 at once >= 0.9x one stream", single.wall / multi.wall, 0.9, True),
+        ("8 at once RSS <= 150 MB", multi.rss_mb, 150, False),
+    ]
+    print("targets:")
+    for label, value, bound, at_least in targets:
+        met = value >= bound if at_least else value <= bound
+        print(f"  {label:<44}{value:8.2f}  {'met' if met else 'MISSED'}")
 
     big = max(clips, key=lambda p: p.stat().st_size)
     resume = resume_measurement(big, out / "resume-store")

@@ -2,7 +2,8 @@
 
 One read of each recorder file feeds SHA-256, BLAKE3, per-window SHA-256 (and SM3
 when configured) and the staging file; the copy is fsynced, re-read from disk,
-compared, and only then renamed into the store.
+compared (BLAKE3), and only then renamed into the store. ``EvidenceStore.sweep_staging``
+clears what interrupted copies left behind.
 """
 
 from hashing.budget import BufferBudget

@@ -1,10 +1,11 @@
 """The copy engine: one read of a recorder's file, every digest, a fsynced and checked copy.
 
-For each chunk: read once into a buffer of the shared budget, hand the same buffer to
+For each chunk: read once (``O_DIRECT`` where the recorder's file system allows it,
+by a read-ahead thread) into a buffer of the shared budget, hand the same buffer to
 the hash lanes (SHA-256, BLAKE3, window SHA-256, SM3) and write it to the staging
 file. After the last chunk: check that the source did not change, fsync, drop the
-copy from the page cache, re-read it from disk and compare digests, then rename it
-into the store. Only then is it evidence.
+copy from the page cache, re-read it from disk (``O_DIRECT``) and compare its BLAKE3
+with the read's, then rename it into the store. Only then is it evidence.
 
 A copy with a ``resume_key`` keeps its staging file and journal when the recorder
 fails or the process dies; the next copy with that key re-hashes the staged windows
