@@ -19,6 +19,7 @@ from types import FrameType
 
 from agent import anchoring
 from agent.clock import iso, utc_now
+from agent.clockwatch import ClockWatch
 from agent.database import transaction
 from agent.delivery import deliver_due, folder_target
 from agent.errors import EvidockError
@@ -149,6 +150,17 @@ class Daemon:
         finally:
             conn.close()
 
+    def record_clock_jump(self, clock: ClockWatch) -> None:
+        jump = clock.check()
+        if jump is None:
+            return
+        log.warning("station clock moved from %s to %s", jump.expected, jump.found)
+        conn = self.station.connect()
+        try:
+            self.station.ledger(conn).append("clock.adjusted", jump.leaf_body())
+        finally:
+            conn.close()
+
     def deliver(self) -> None:
         conn = self.station.connect()
         try:
@@ -173,7 +185,9 @@ class Daemon:
         next_checkpoint = float(interval)
         waited = 0.0
         try:
+            clock = ClockWatch()
             while not self.stop_event.wait(DELIVERY_SECONDS):
+                self.record_clock_jump(clock)
                 self.deliver()
                 waited += DELIVERY_SECONDS
                 if waited >= next_checkpoint:
