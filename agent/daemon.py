@@ -209,6 +209,8 @@ def run_daemon(config: StationConfig, *, once: bool = False) -> int:
     record_boot(station)
     for session_id in close_interrupted_sessions(station):
         log.warning("session %s was interrupted by a stop; closed as incomplete", session_id)
+    for path in station.store.sweep_staging(config.hashing.staging_max_age_hours * 3600):
+        log.info("swept stale partial copy %s", path.name)
     daemon = Daemon(station)
     if once:
         reports = daemon.ingest_all(volumes_under(config.docking.mount_root))

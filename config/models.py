@@ -82,6 +82,14 @@ class HashingSection(Section):
         description="Memory shared by all concurrent copies for read buffers, in MiB.",
     )
 
+    staging_max_age_hours: float = Field(
+        default=168.0,
+        gt=0,
+        le=24 * 365,
+        description="Partial copies kept for resume are swept at start-up once older than "
+        "this; the recorder still holds the file, so docking it again copies it anew.",
+    )
+
     @field_validator("algorithms")
     @classmethod
     def _required_algorithms(cls, value: tuple[str, ...]) -> tuple[str, ...]:

@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from docking import generate_volume
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(autouse=True)
@@ -56,26 +49,3 @@ def recorder(recorder_template: Path, tmp_path: Path) -> Path:
     dest = tmp_path / "mount" / recorder_template.name
     shutil.copytree(recorder_template, dest)
     return dest
-
-
-def run_cli(
-    *args: str | Path, check: int | None = None, timeout: float = 300
-) -> subprocess.CompletedProcess[str]:
-    """Run ``evidock ARGS`` as a user would, in a child process."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "agent.cli", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=REPO,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    if check is not None:
-        assert proc.returncode == check, (proc.returncode, proc.stdout, proc.stderr)
-    return proc
-
-
-def ingest_json(source: Path, data_dir: Path, *extra: str, check: int = 0) -> dict[str, Any]:
-    proc = run_cli("ingest", source, "--data-dir", data_dir, "--json", *extra, check=check)
-    result: dict[str, Any] = json.loads(proc.stdout)
-    return result

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import REPO
+from station_cli import REPO
 
 from agent.cli import build_parser
 

@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import REPO, run_cli
+from station_cli import REPO, run_cli
 
 
 def _config(tmp_path: Path, **extra: str) -> Path:

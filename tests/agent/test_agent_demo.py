@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import run_cli
+from station_cli import run_cli
 
 
 def test_demo_ingests_links_delivers_and_verifies(tmp_path: Path) -> None:

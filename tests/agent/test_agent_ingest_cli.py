@@ -9,7 +9,7 @@ import sqlite3
 import subprocess
 from pathlib import Path
 
-from conftest import ingest_json, run_cli
+from station_cli import ingest_json, run_cli
 
 
 def _tool_digest(tool: str, path: Path) -> str:
@@ -171,7 +171,7 @@ def test_check_config_names_each_bad_key(tmp_path: Path) -> None:
 def test_missing_ffprobe_stops_before_any_copy(recorder: Path, tmp_path: Path) -> None:
     import sys
 
-    from conftest import REPO
+    from station_cli import REPO
 
     data = tmp_path / "data"
     proc = subprocess.run(

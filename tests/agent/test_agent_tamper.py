@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ingest_json, run_cli
+from station_cli import ingest_json, run_cli
 
 
 @pytest.fixture
