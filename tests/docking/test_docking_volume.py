@@ -65,7 +65,11 @@ def test_scan_lists_footage_with_kind_size_and_recorder_time(simulated: Simulate
     assert clip.path == simulated.clips[0].absolute()
     kinds = {f.rel_path.rsplit(b".", 1)[1]: f.kind for f in scan.files}
     assert kinds == {
-        b"MP4": "video", b"NMEA": "sidecar", b"JPG": "photo", b"WAV": "audio", b"INF": "sidecar"
+        b"MP4": "video",
+        b"NMEA": "sidecar",
+        b"JPG": "photo",
+        b"WAV": "audio",
+        b"INF": "sidecar",
     }
 
 
@@ -99,7 +103,9 @@ def test_footage_globs_ignore_case_like_fat_does(tmp_path: Path) -> None:
     vol, scan = _scan(tmp_path)
     assert scan.layout == "recorder", "lower-case dcim/ still matches the DCIM/** glob"
     assert sorted(f.rel_path for f in scan.files) == [
-        b"dcim/100media/20261122_083015_0001.mp4", b"device.inf", b"misc.txt"
+        b"dcim/100media/20261122_083015_0001.mp4",
+        b"device.inf",
+        b"misc.txt",
     ]
     kinds = {f.rel_path: f.kind for f in scan.files}
     assert kinds[b"dcim/100media/20261122_083015_0001.mp4"] == "video"
