@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from agent import ledger_cli
-from agent.anchoring import publish_checkpoint
+from agent.anchoring import KEYS_DIR, LAST_SIGNED, publish_checkpoint, station_key
 from agent.cases import link
 from agent.database import DatabaseError
 from agent.delivery import deliver_due, folder_target
@@ -27,6 +27,7 @@ from agent.progress import Progress
 from agent.station import Station, embedded_config
 from config import ConfigError, StationConfig, load_config
 from hashing import HashingError
+from ledger import InconsistentCheckpointError, LedgerError, rotate_key
 from uploader import DeliveryError
 
 Command = Callable[[argparse.Namespace], int]
@@ -116,6 +117,22 @@ def cmd_deliver(args: argparse.Namespace) -> int:
     return 0 if report.failed == 0 and report.parked == 0 else 1
 
 
+def cmd_rotate_key(args: argparse.Namespace) -> int:
+    station = _station(args)
+    old = station_key(station)
+    new, anchor = rotate_key(
+        station.ledger(),
+        old,
+        station.data_dir / KEYS_DIR,
+        last_signed_file=station.data_dir / KEYS_DIR / LAST_SIGNED,
+    )
+    published = folder_target(station).put_anchor(anchor.file_name(), anchor.text())
+    print(f"retired key: {old.verifier.text()}")
+    print(f"new key:     {new.verifier.text()}")
+    print(f"checkpoint signed by both published as {published}; publish the new key")
+    return 0
+
+
 def cmd_check_config(args: argparse.Namespace) -> int:
     config = load_config(Path(args.file))
     print(f"{args.file}: valid (station {config.station.id}, data dir {config.paths.data_dir})")
@@ -188,6 +205,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--once", action="store_true", help="ingest what is docked now, then exit")
     p.set_defaults(func=cmd_run)
 
+    p = sub.add_parser("rotate-key", help="replace the station signing key (a ledger leaf)")
+    p.add_argument("--data-dir", required=True, help="station data dir")
+    p.add_argument("--config", help="station config file")
+    p.set_defaults(func=cmd_rotate_key)
+
     p = sub.add_parser("check-config", help="validate a station config file")
     p.add_argument("file", help="TOML config file")
     p.set_defaults(func=cmd_check_config)
@@ -203,6 +225,7 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     DatabaseError,
     HashingError,
     DeliveryError,
+    LedgerError,
 )
 
 
@@ -211,6 +234,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     func: Command = args.func
     try:
         return func(args)
+    except InconsistentCheckpointError as exc:
+        print(f"evidock {args.command}: {exc}", file=sys.stderr)
+        return 1
     except USER_ERRORS as exc:
         print(f"evidock {args.command}: {exc}", file=sys.stderr)
         return int(getattr(exc, "exit_code", 2))

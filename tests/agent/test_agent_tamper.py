@@ -100,3 +100,27 @@ def test_a_copy_on_read_only_media_verifies(
         assert "OK" in proc.stdout
     finally:
         subprocess.run(["umount", str(media)], check=True)
+
+
+def test_key_rotation_is_a_leaf_and_both_keys_verify(
+    station: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    import shutil
+
+    data, _result = station
+    old_pub = tmp_path / "old.pub.pem"
+    shutil.copyfile(data / "keys" / "station.pub.pem", old_pub)
+    proc = run_cli("rotate-key", "--data-dir", data, check=0)
+    assert "retired key" in proc.stdout and "new key" in proc.stdout
+    assert (data / "keys" / "station.pub.pem").read_bytes() != old_pub.read_bytes()
+    conn = sqlite3.connect(data / "station.db")
+    kinds = [r[0] for r in conn.execute("SELECT kind FROM ledger_leaves ORDER BY idx")]
+    conn.close()
+    assert kinds[-1] == "key.rotated"
+    anchors = data / "anchors"
+    run_cli("verify", "--data-dir", data, "--anchor", anchors, check=0)
+    run_cli("verify", "--data-dir", data, "--pubkey", old_pub, "--anchor", anchors, check=0)
+    # Something signed later is trusted through the rotation, from either key.
+    recorder = tmp_path / "mount" / "REC0001"
+    ingest_json(recorder, data, check=0)
+    run_cli("verify", "--data-dir", data, "--pubkey", old_pub, "--anchor", anchors, check=0)
