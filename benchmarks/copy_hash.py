@@ -157,6 +157,34 @@ def engine_worker(corpus: Path, store_root: Path, verify: str, sm3: str, recorde
         raise failures[0]
 
 
+def daemon_cmd(corpus: Path, mount_root: Path, data_dir: Path, recorders: int) -> list[str]:
+    args = [sys.executable, __file__, "_daemon", str(corpus), str(mount_root), str(data_dir)]
+    return [*args, str(recorders)]
+
+
+def daemon_worker(corpus: Path, mount_root: Path, data_dir: Path, recorders: int) -> None:
+    """Child process: the daemon's own concurrent path (one ingest session per docked
+    recorder, one shared buffer budget), on ``recorders`` volumes that share the corpus
+    out by hard links, without delivery (that is another copy, timed elsewhere)."""
+    from agent.daemon import Daemon, volumes_under
+    from agent.station import Station, embedded_config
+
+    shutil.rmtree(mount_root, ignore_errors=True)
+    files = [f for f in corpus.rglob("*") if f.is_file() and f.name != ".complete"]
+    files.sort(key=lambda f: -f.stat().st_size)
+    for n, f in enumerate(files):
+        target = mount_root / f"REC{n % recorders:04d}" / f.relative_to(corpus)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.link(f, target)
+    station = Station.open(embedded_config(data_dir))
+    daemon = Daemon(station)
+    docked = volumes_under(mount_root)
+    reports = daemon.ingest_all(docked)
+    daemon.close()
+    if len(reports) != len(docked) or not all(r.ok for r in reports):
+        raise SystemExit(f"daemon ingest failed: {[r.as_json()['problems'] for r in reports]}")
+
+
 RESUME_CHILD = """
 import sys
 from pathlib import Path
@@ -286,6 +314,13 @@ def main() -> int:
         engine_cmd(corpus, dest / "store", verify="reread", sm3=False, recorders=8),
     )
     runs += [single, multi]
+    daemon8 = timed(
+        "daemon, up to 8 docked, reread",
+        "Daemon.ingest_all",
+        daemon_cmd(corpus, out / "dock8", dest / "daemon", 8),
+    )
+    runs.append(daemon8)
+    shutil.rmtree(out / "dock8", ignore_errors=True)
     shutil.rmtree(dest, ignore_errors=True)
 
     base, dc3dd = runs[0], runs[1]
@@ -317,6 +352,8 @@ def main() -> int:
         ("sha256+blake3 reread <= 1.5 CPU-s/GB", reread.cpu / gb, 1.5, False),
         ("8 at once >= 0.9x one stream", single.wall / multi.wall, 0.9, True),
         ("8 at once RSS <= 150 MB", multi.rss_mb, 150, False),
+        ("daemon 8 docked >= 0.9x one ingest", reread.wall / daemon8.wall, 0.9, True),
+        ("daemon 8 docked RSS <= 150 MB", daemon8.rss_mb, 150, False),
     ]
     print("targets:")
     for label, value, bound, at_least in targets:
@@ -337,6 +374,9 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "_daemon":
+        daemon_worker(Path(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4]), int(sys.argv[5]))
+        sys.exit(0)
     if len(sys.argv) > 1 and sys.argv[1] == "_engine":
         engine_worker(
             Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4], sys.argv[5], int(sys.argv[6])
