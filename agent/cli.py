@@ -153,6 +153,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
 
 
+def _station_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", required=True, help="station data dir")
+    p.add_argument("--config", help="station config file (default: built-in defaults)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="evidock",
@@ -170,8 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("ingest", help="ingest a mounted recorder volume or any folder")
     p.add_argument("source", help="the recorder's mount point or a folder")
-    p.add_argument("--data-dir", required=True, help="station data dir")
-    p.add_argument("--config", help="station config file (default: built-in defaults)")
+    _station_options(p)
     p.add_argument("--officer", help="officer id (collector) of this docking")
     p.add_argument("--recorder", help="recorder serial, if the volume does not say")
     p.add_argument("--case", help="link the whole docking session to this case number")
@@ -184,8 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("unlink", "take back a case link (recorded, never erased)"),
     ):
         p = sub.add_parser(name, help=text)
-        p.add_argument("--data-dir", required=True, help="station data dir")
-        p.add_argument("--config", help="station config file")
+        _station_options(p)
         p.add_argument("--case", required=True, help="case number as on the case's documents")
         target = p.add_mutually_exclusive_group(required=True)
         target.add_argument("--clip", help="clip id")
@@ -196,8 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=cmd_link)
 
     p = sub.add_parser("deliver", help="work the upload queue once")
-    p.add_argument("--data-dir", required=True, help="station data dir")
-    p.add_argument("--config", help="station config file")
+    _station_options(p)
     p.set_defaults(func=cmd_deliver)
 
     p = sub.add_parser("run", help="the station daemon")
@@ -206,8 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("rotate-key", help="replace the station signing key (a ledger leaf)")
-    p.add_argument("--data-dir", required=True, help="station data dir")
-    p.add_argument("--config", help="station config file")
+    _station_options(p)
     p.set_defaults(func=cmd_rotate_key)
 
     p = sub.add_parser("check-config", help="validate a station config file")

@@ -89,6 +89,67 @@ class SessionReport:
         }
 
 
+@dataclass(frozen=True)
+class _Copied:
+    """A file committed to the store, about to become a clip: its leaf and its row."""
+
+    session_id: str
+    recorder: str
+    item: FootageFile
+    result: CopyResult
+    media: metadata.MediaInfo | None
+    clip_id: str
+
+    def leaf_body(self) -> dict[str, Any]:
+        result, item, media = self.result, self.item, self.media
+        return {
+            "clip_id": self.clip_id,
+            "session_id": self.session_id,
+            "sha256": result.sha256,
+            "blake3": result.blake3,
+            "sm3": result.sm3,
+            "size": result.size,
+            "window_size": result.window_size,
+            "windows": list(result.windows),
+            "recorder": self.recorder,
+            "kind": item.kind,
+            "source_path": display_path(item.rel_path),
+            "source_path_b64": path_b64(item.rel_path),
+            "recorder_time": item.recorder_time,
+            "media": media.as_leaf_body() if media is not None else None,
+        }
+
+    def insert(self, conn: sqlite3.Connection, leaf_index: int) -> None:
+        result, item, media = self.result, self.item, self.media
+        conn.execute(
+            "INSERT INTO clips (clip_id, sha256, blake3, sm3, size, kind, recorder, session_id,"
+            " source_path, source_path_b64, recorder_time, ingested_at, duration_ms, codec,"
+            " creation_time, location, readable, media_problem, leaf_index)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                self.clip_id,
+                result.sha256,
+                result.blake3,
+                result.sm3,
+                result.size,
+                item.kind,
+                self.recorder,
+                self.session_id,
+                display_path(item.rel_path),
+                path_b64(item.rel_path),
+                item.recorder_time,
+                iso(utc_now()),
+                media.duration_ms if media else None,
+                media.codec if media else None,
+                media.creation_time if media else None,
+                media.location if media else None,
+                None if media is None else int(media.readable),
+                media.problem if media else None,
+                leaf_index,
+            ),
+        )
+
+
 def new_session_id() -> str:
     return f"S{utc_now():%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
 
@@ -255,10 +316,9 @@ class IngestSession:
                 )
                 outcome.status = "seen"
             else:
-                leaf = led.append(
-                    "clip.ingested", self._clip_body(report, serial, item, result, media, clip_id)
-                )
-                self._insert_clip(conn, report, serial, item, result, media, clip_id, leaf.index)
+                copied = _Copied(report.session_id, serial, item, result, media, clip_id)
+                leaf = led.append("clip.ingested", copied.leaf_body())
+                copied.insert(conn, leaf.index)
                 UploadQueue(conn).enqueue(
                     clip_id,
                     result.sha256,
@@ -274,71 +334,6 @@ class IngestSession:
             )
         outcome.leaf_index = leaf.index
         return outcome
-
-    def _clip_body(
-        self,
-        report: SessionReport,
-        serial: str,
-        item: FootageFile,
-        result: CopyResult,
-        media: metadata.MediaInfo | None,
-        clip_id: str,
-    ) -> dict[str, Any]:
-        return {
-            "clip_id": clip_id,
-            "session_id": report.session_id,
-            "sha256": result.sha256,
-            "blake3": result.blake3,
-            "sm3": result.sm3,
-            "size": result.size,
-            "window_size": result.window_size,
-            "windows": list(result.windows),
-            "recorder": serial,
-            "kind": item.kind,
-            "source_path": display_path(item.rel_path),
-            "source_path_b64": path_b64(item.rel_path),
-            "recorder_time": item.recorder_time,
-            "media": media.as_leaf_body() if media is not None else None,
-        }
-
-    def _insert_clip(
-        self,
-        conn: sqlite3.Connection,
-        report: SessionReport,
-        serial: str,
-        item: FootageFile,
-        result: CopyResult,
-        media: metadata.MediaInfo | None,
-        clip_id: str,
-        leaf_index: int,
-    ) -> None:
-        conn.execute(
-            "INSERT INTO clips (clip_id, sha256, blake3, sm3, size, kind, recorder, session_id,"
-            " source_path, source_path_b64, recorder_time, ingested_at, duration_ms, codec,"
-            " creation_time, location, readable, media_problem, leaf_index)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                clip_id,
-                result.sha256,
-                result.blake3,
-                result.sm3,
-                result.size,
-                item.kind,
-                serial,
-                report.session_id,
-                display_path(item.rel_path),
-                path_b64(item.rel_path),
-                item.recorder_time,
-                iso(utc_now()),
-                media.duration_ms if media else None,
-                media.codec if media else None,
-                media.creation_time if media else None,
-                media.location if media else None,
-                None if media is None else int(media.readable),
-                media.problem if media else None,
-                leaf_index,
-            ),
-        )
 
     def _close(self, conn: sqlite3.Connection, led: Ledger, report: SessionReport) -> None:
         problems = [{"path": p.source_path, "reason": p.reason} for p in report.problems]
