@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from agent import ledger_cli
+from agent.access import fetch_clip
 from agent.anchoring import KEYS_DIR, LAST_SIGNED, publish_checkpoint, station_key
 from agent.cases import link
 from agent.database import DatabaseError
@@ -110,6 +111,15 @@ def cmd_link(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_fetch(args: argparse.Namespace) -> int:
+    station = _station(args)
+    sha256 = fetch_clip(
+        station, station.conn, args.clip_id, Path(args.out), who=args.who, purpose=args.purpose
+    )
+    print(f"clip {args.clip_id} -> {args.out} (sha256 {sha256}); access recorded in the ledger")
+    return 0
+
+
 def cmd_deliver(args: argparse.Namespace) -> int:
     station = _station(args)
     report = deliver_due(station, station.conn, folder_target(station))
@@ -197,6 +207,14 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--object-of-proof", help="what the footage proves (证明对象)")
         p.add_argument("--reason", help="why")
         p.set_defaults(func=cmd_link)
+
+    p = sub.add_parser("fetch", help="copy a clip out of the station (access is logged)")
+    p.add_argument("clip_id", help="clip id")
+    _station_options(p)
+    p.add_argument("--out", required=True, help="new file to write")
+    p.add_argument("--who", required=True, help="who reads the clip")
+    p.add_argument("--purpose", required=True, help="why (case, hearing, review)")
+    p.set_defaults(func=cmd_fetch)
 
     p = sub.add_parser("deliver", help="work the upload queue once")
     _station_options(p)

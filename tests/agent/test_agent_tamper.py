@@ -124,3 +124,78 @@ def test_key_rotation_is_a_leaf_and_both_keys_verify(
     recorder = tmp_path / "mount" / "REC0001"
     ingest_json(recorder, data, check=0)
     run_cli("verify", "--data-dir", data, "--pubkey", old_pub, "--anchor", anchors, check=0)
+
+
+def test_fetch_logs_the_access_first_and_hands_out_only_intact_clips(
+    station: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    data, result = station
+    clip = _biggest(result)
+    out = tmp_path / "out.mp4"
+    run_cli(
+        "fetch",
+        clip["clip_id"],
+        "--data-dir",
+        data,
+        "--out",
+        out,
+        "--who",
+        "auditor-7",
+        "--purpose",
+        "hearing 2026-12-01",
+        check=0,
+    )
+    assert out.read_bytes() == _stored(data, clip["sha256"]).read_bytes()
+    conn = sqlite3.connect(data / "station.db")
+    kind, blob = conn.execute(
+        "SELECT kind, data FROM ledger_leaves ORDER BY idx DESC LIMIT 1"
+    ).fetchone()
+    conn.close()
+    assert kind == "clip.accessed" and b"auditor-7" in bytes(blob) and b"download" in bytes(blob)
+    proc = run_cli(
+        "fetch",
+        clip["clip_id"],
+        "--data-dir",
+        data,
+        "--out",
+        out,
+        "--who",
+        "x",
+        "--purpose",
+        "y",
+        check=2,
+    )
+    assert "exists" in proc.stderr
+    proc = run_cli(
+        "fetch",
+        clip["clip_id"],
+        "--data-dir",
+        data,
+        "--out",
+        tmp_path / "o2",
+        "--who",
+        " ",
+        "--purpose",
+        "y",
+        check=2,
+    )
+    assert "--who" in proc.stderr
+    path = _stored(data, clip["sha256"])
+    os.chmod(path, 0o644)
+    with path.open("r+b") as handle:
+        handle.write(b"X")
+    proc = run_cli(
+        "fetch",
+        clip["clip_id"],
+        "--data-dir",
+        data,
+        "--out",
+        tmp_path / "o3",
+        "--who",
+        "a",
+        "--purpose",
+        "b",
+        check=1,
+    )
+    assert "does not match" in proc.stderr and not (tmp_path / "o3").exists()
+    run_cli("verify", "--data-dir", data, check=1)
