@@ -47,6 +47,8 @@ def _station(args: argparse.Namespace) -> Station:
 
 def print_session(report: SessionReport, out: Any = None) -> None:
     out = out or sys.stdout
+    if not report.outcomes:
+        print(f"{report.source}: no files on this volume; nothing to ingest", file=out)
     print(
         f"session {report.session_id}: recorder {report.recorder}, "
         f"{report.count('new')} new, {report.count('seen')} already stored, "

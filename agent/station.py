@@ -18,7 +18,14 @@ from agent.clock import utc_now
 from agent.database import DB_NAME, open_station_db
 from agent.errors import DataDirError
 from config import StationConfig, default_config_text, parse_config
-from hashing import BufferBudget, CopyEngine, EvidenceStore, HashOptions
+from hashing import (
+    BufferBudget,
+    CopyEngine,
+    EvidenceStore,
+    HashOptions,
+    SourceOpener,
+    open_source,
+)
 from ledger import Ledger
 
 
@@ -72,6 +79,9 @@ class Station:
     budget: BufferBudget
     options: HashOptions
     conn: sqlite3.Connection = field(repr=False)
+    # Where recorder files are opened: the USB seam. Tests put a reader that fails like
+    # an unplugged recorder here; the station reads real files through open_source.
+    source_opener: SourceOpener = open_source
 
     @classmethod
     def open(cls, config: StationConfig, data_dir: Path | None = None) -> Station:
@@ -96,7 +106,9 @@ class Station:
 
     def engine(self) -> CopyEngine:
         """One copy engine per docked recorder, all drawing on the station's buffer budget."""
-        return CopyEngine(self.store, self.options, budget=self.budget)
+        return CopyEngine(
+            self.store, self.options, budget=self.budget, open_source=self.source_opener
+        )
 
     def close(self) -> None:
         self.conn.close()

@@ -66,6 +66,11 @@ def verify_data_dir(
         key, source = read_public_key(pubkey), "given"
     else:
         station_pub = data_dir / KEYS_DIR / PUBLIC_NAME
+        if not station_pub.exists():
+            raise VerificationInputError(
+                f"no public key at {station_pub}: the station has not signed a checkpoint "
+                "yet; give the published key with --pubkey"
+            )
         key = read_public_key(station_pub)
         source = f"taken from the station itself ({station_pub}): compare it with the published key"
     parsed = read_anchors(anchors)
