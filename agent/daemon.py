@@ -100,6 +100,7 @@ class Daemon:
         self.pool = ThreadPoolExecutor(MAX_RECORDERS, thread_name_prefix="ingest")
         self.active: set[Path] = set()
         self.lock = threading.Lock()
+        self.signing = threading.Lock()
         self.reports: list[SessionReport] = []
         self.target = folder_target(station)
 
@@ -144,11 +145,13 @@ class Daemon:
         return report
 
     def checkpoint(self) -> None:
-        conn = self.station.connect()
-        try:
-            anchoring.publish_checkpoint(self.station, conn, self.target)
-        finally:
-            conn.close()
+        # Sessions end concurrently; one checkpoint at a time keeps anchors in order.
+        with self.signing:
+            conn = self.station.connect()
+            try:
+                anchoring.publish_checkpoint(self.station, conn, self.target)
+            finally:
+                conn.close()
 
     def record_clock_jump(self, clock: ClockWatch) -> None:
         jump = clock.check()

@@ -17,7 +17,9 @@ as text (same shape as a tlog-proof)::
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -147,8 +149,9 @@ def make_checkpoint(
                 " VALUES (?, ?, ?, ?)",
                 (size, root, note, format_at(ledger.clock())),
             )
-    if last_signed_file is not None:
-        _write_text(last_signed_file, note)
+        if last_signed_file is not None:
+            # Under the write lock, so concurrent signers leave the newest note behind.
+            _write_text(last_signed_file, note)
     return Anchor(note, previous_size, tuple(proof))
 
 
@@ -205,6 +208,9 @@ def rotate_key(
 
 
 def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, "utf-8")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    with tmp.open("w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
     tmp.replace(path)

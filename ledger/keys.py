@@ -11,6 +11,7 @@ import base64
 import binascii
 import hashlib
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -135,7 +136,14 @@ class StationKey:
         if path.exists():
             return cls.load(keys_dir, name)
         key = cls.generate(name)
-        key.save(keys_dir)
+        keys_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(keys_dir, 0o700)
+        # Two first starts at once (two sessions' first checkpoint) must not each make a
+        # key: the private key is published with link(), which refuses an existing name,
+        # and the loser takes the winner's key.
+        if not _write_new(path, key._private_pem(), 0o600):
+            return cls.load(keys_dir, name)
+        _write_atomic(keys_dir / PUBLIC_NAME, key.verifier.pem(), 0o644)
         return key
 
     @classmethod
@@ -156,20 +164,22 @@ class StationKey:
         """Write the private key (0600) and the public PEM; replaces both atomically."""
         keys_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(keys_dir, 0o700)
-        private_pem = self._private.private_bytes(
+        _write_atomic(keys_dir / PRIVATE_NAME, self._private_pem(), 0o600)
+        _write_atomic(keys_dir / PUBLIC_NAME, self.verifier.pem(), 0o644)
+
+    def _private_pem(self) -> bytes:
+        return self._private.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
-        _write_atomic(keys_dir / PRIVATE_NAME, private_pem, 0o600)
-        _write_atomic(keys_dir / PUBLIC_NAME, self.verifier.pem(), 0o644)
 
     def sign(self, message: bytes) -> bytes:
         return self._private.sign(message)
 
 
-def _write_atomic(path: Path, data: bytes, mode: int) -> None:
-    tmp = path.with_name(path.name + ".tmp")
+def _write_tmp(path: Path, data: bytes, mode: int) -> Path:
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     tmp.unlink(missing_ok=True)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
@@ -177,9 +187,31 @@ def _write_atomic(path: Path, data: bytes, mode: int) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    return tmp
+
+
+def _fsync_dir(folder: Path) -> None:
+    dir_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def _write_atomic(path: Path, data: bytes, mode: int) -> None:
+    """Write or replace ``path`` atomically and durably."""
+    os.replace(_write_tmp(path, data, mode), path)
+    _fsync_dir(path.parent)
+
+
+def _write_new(path: Path, data: bytes, mode: int) -> bool:
+    """Create ``path`` atomically and durably; False (nothing written) if it exists."""
+    tmp = _write_tmp(path, data, mode)
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        return False
+    finally:
+        tmp.unlink()
+    _fsync_dir(path.parent)
+    return True
