@@ -10,12 +10,13 @@ from pathlib import Path
 
 from agent.station import Station
 from ledger import Anchor, StationKey, make_checkpoint, origin_for
+from ledger.anchor import LAST_SIGNED_NAME
 from uploader import DeliveryError, FolderTarget
 
 log = logging.getLogger("evidock")
 
 KEYS_DIR = "keys"
-LAST_SIGNED = "last-checkpoint"
+LAST_SIGNED = LAST_SIGNED_NAME
 
 
 def station_key(station: Station) -> StationKey:

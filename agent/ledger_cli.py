@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from functools import wraps
 from pathlib import Path
 
+from agent.anchoring import KEYS_DIR
 from agent.database import DB_NAME, DatabaseError, open_readonly, open_station_db
 from agent.verification import VerificationInputError, verify_data_dir
 from hashing import EvidenceStore
@@ -36,7 +37,6 @@ from ledger.keys import PRIVATE_NAME, PUBLIC_NAME
 from ledger.report import report_json, report_text
 
 Command = Callable[[argparse.Namespace], int]
-KEYS_DIR = "keys"
 
 
 class UsageError(Exception):

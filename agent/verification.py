@@ -7,13 +7,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from agent.anchoring import KEYS_DIR
 from agent.database import DB_NAME, open_readonly
 from hashing import EvidenceStore
 from ledger import Anchor, LedgerError, read_public_key, verify_station
 from ledger.keys import PUBLIC_NAME
 from ledger.report import VerifyReport, report_text
-
-KEYS_DIR = "keys"
 
 
 class VerificationInputError(Exception):

@@ -46,29 +46,19 @@ def test_every_command_has_help() -> None:
         assert proc.returncode == 0 and "usage: evidock" in proc.stdout, command
 
 
-def test_ingest_shows_live_progress_on_a_terminal(recorder: Path, tmp_path: Path) -> None:
+def _ingest_on_a_terminal(source: Path, data: Path, *extra: str) -> tuple[str, str]:
+    """Run `evidock ingest` with stderr on a pseudo-terminal: (stdout, what the tty got)."""
     primary, secondary = pty.openpty()
+    args = ["-m", "agent.cli", "ingest", str(source), "--data-dir", str(data), *extra]
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "agent.cli",
-            "ingest",
-            str(recorder),
-            "--data-dir",
-            str(tmp_path / "data"),
-        ],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=secondary,
-        text=True,
+        [sys.executable, *args], cwd=REPO, stdout=subprocess.PIPE, stderr=secondary, text=True
     )
     os.close(secondary)
     shown = b""
     while True:
         try:
             chunk = os.read(primary, 4096)
-        except OSError:
+        except OSError:  # EIO once the child closed the terminal
             break
         if not chunk:
             break
@@ -76,38 +66,17 @@ def test_ingest_shows_live_progress_on_a_terminal(recorder: Path, tmp_path: Path
     out, _ = proc.communicate(timeout=120)
     os.close(primary)
     assert proc.returncode == 0, out
-    text = shown.decode("utf-8", "replace")
+    return out, shown.decode("utf-8", "replace")
+
+
+def test_ingest_shows_live_progress_on_a_terminal(recorder: Path, tmp_path: Path) -> None:
+    _out, text = _ingest_on_a_terminal(recorder, tmp_path / "data")
     files = len([p for p in recorder.rglob("*") if p.is_file()])
     assert f"{files}/{files} files" in text
     assert "MB/s" in text and "left" in text
 
 
 def test_json_output_has_no_progress_noise(recorder: Path, tmp_path: Path) -> None:
-    primary, secondary = pty.openpty()
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "agent.cli",
-            "ingest",
-            str(recorder),
-            "--data-dir",
-            str(tmp_path / "data"),
-            "--json",
-        ],
-        cwd=REPO,
-        capture_output=False,
-        stdout=subprocess.PIPE,
-        stderr=secondary,
-        text=True,
-        check=True,
-    )
-    os.close(secondary)
-    os.set_blocking(primary, False)
-    try:
-        noise = os.read(primary, 4096)
-    except OSError:
-        noise = b""
-    os.close(primary)
-    assert noise == b""
-    assert proc.stdout.lstrip().startswith("{")
+    out, text = _ingest_on_a_terminal(recorder, tmp_path / "data", "--json")
+    assert text == ""
+    assert out.lstrip().startswith("{")
