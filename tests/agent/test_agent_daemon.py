@@ -37,6 +37,13 @@ def _kinds(data: Path) -> list[str]:
         conn.close()
 
 
+def _kinds_if_ready(data: Path) -> list[str]:
+    try:
+        return _kinds(data)
+    except sqlite3.OperationalError:
+        return []
+
+
 def _dock(template: Path, mount_root: Path, serial: str) -> Path:
     """A volume appears at once under the mount root, as a mount would."""
     staging = mount_root.parent / f".{serial}"
@@ -93,7 +100,9 @@ def test_daemon_ingests_a_recorder_that_appears_and_stops_on_sigterm(
     try:
         data = tmp_path / "data"
         deadline = time.monotonic() + 60
-        while not (data / "station.db").exists() and time.monotonic() < deadline:
+        # The daemon is ready once its boot is on record (the db file exists earlier,
+        # before its migrations ran).
+        while "station.booted" not in _kinds_if_ready(data) and time.monotonic() < deadline:
             time.sleep(0.1)
         _dock(recorder_template, tmp_path / "media", "RECLIVE")
         files = len([p for p in recorder_template.rglob("*") if p.is_file()])
