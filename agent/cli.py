@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sqlite3
 import sys
 from collections.abc import Callable, Sequence
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +21,13 @@ from agent import ledger_cli
 from agent.access import fetch_clip
 from agent.anchoring import KEYS_DIR, LAST_SIGNED, publish_checkpoint, station_key
 from agent.cases import link
-from agent.database import DatabaseError
+from agent.database import DB_NAME, DatabaseError
 from agent.delivery import deliver_due, folder_target
 from agent.errors import EvidockError
 from agent.ingest import IngestSession, SessionReport
 from agent.metadata import FfprobeMissingError
 from agent.progress import Progress
-from agent.station import Station, embedded_config
+from agent.station import Station, station_config
 from config import ConfigError, StationConfig, load_config
 from hashing import HashingError
 from ledger import InconsistentCheckpointError, LedgerError, rotate_key
@@ -34,35 +36,68 @@ from uploader import DeliveryError
 Command = Callable[[argparse.Namespace], int]
 
 
-def _config(args: argparse.Namespace) -> StationConfig:
-    path = getattr(args, "config", None)
-    if path:
-        return load_config(Path(path))
-    return embedded_config(Path(args.data_dir).absolute())
+class UsageError(EvidockError):
+    """The command line cannot be used as given; the message says what to give."""
 
 
-def _station(args: argparse.Namespace) -> Station:
-    return Station.open(_config(args), Path(args.data_dir) if args.data_dir else None)
+def resolve_station(args: argparse.Namespace) -> tuple[StationConfig, Path | None, Path]:
+    """The config, its file (None: embedded defaults) and the data dir a command names.
+
+    ``--config FILE`` alone is enough (its ``paths.data_dir``; ``--data-dir`` overrides
+    it). ``--data-dir DIR`` alone takes the station's identity and config from the data
+    dir itself, so no built-in default is ever written into an existing station.
+    """
+    config_arg = getattr(args, "config", None)
+    data_arg = getattr(args, "data_dir", None)
+    if config_arg:
+        config_file = Path(config_arg).absolute()
+        config = load_config(config_file)
+        data_dir = Path(data_arg).absolute() if data_arg else config.paths.data_dir.absolute()
+        return config, config_file, data_dir
+    if not data_arg:
+        raise UsageError("say which station: give --config FILE or --data-dir DIR")
+    data_dir = Path(data_arg).absolute()
+    config, recorded = station_config(data_dir)
+    return config, recorded, data_dir
+
+
+def _station(args: argparse.Namespace, *, create: bool = False) -> Station:
+    """Open the station a command names for writing; only ingest may make a new one."""
+    config, config_file, data_dir = resolve_station(args)
+    if not create and not (data_dir / DB_NAME).is_file():
+        raise UsageError(
+            f"{data_dir} holds no station (no {DB_NAME}): give the station's data dir "
+            "(--data-dir) or its config (--config)"
+        )
+    return Station.open(config, data_dir, config_file=config_file)
+
+
+def _sign(station: Station) -> None:
+    """Commands that append leaves outside the daemon sign a checkpoint before returning."""
+    publish_checkpoint(station, station.conn, folder_target(station))
 
 
 def print_session(report: SessionReport, out: Any = None) -> None:
     out = out or sys.stdout
     if not report.outcomes:
         print(f"{report.source}: no files on this volume; nothing to ingest", file=out)
+    flagged = report.flagged
     print(
         f"session {report.session_id}: recorder {report.recorder}, "
         f"{report.count('new')} new, {report.count('seen')} already stored, "
-        f"{len(report.problems)} problem(s)",
+        f"{len(report.problems)} problem(s), {len(flagged)} stored with a warning",
         file=out,
     )
     for problem in report.problems:
         print(f"  {problem.status}: {problem.source_path}: {problem.reason}", file=out)
+    for outcome in flagged:
+        print(f"  stored, flagged: {outcome.source_path}: {outcome.warning}", file=out)
     if report.case_number:
         print(f"  linked to case {report.case_number}", file=out)
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    station = _station(args)
+    station = _station(args, create=True)
     progress = Progress("ingest", enabled=None if not args.json else False)
     session = IngestSession(
         station,
@@ -86,7 +121,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             reason="linked at ingest",
         )
         report.case_number = args.case
-    publish_checkpoint(station, station.conn, folder_target(station))
+    _sign(station)
     if args.json:
         print(json.dumps(report.as_json(), ensure_ascii=False, indent=1))
     else:
@@ -107,6 +142,7 @@ def cmd_link(args: argparse.Namespace) -> int:
         reason=args.reason,
         linked=args.command == "link",
     )
+    _sign(station)
     what = f"clip {made.clip_id}" if made.clip_id else f"session {made.session_id}"
     verb = "linked to" if args.command == "link" else "unlinked from"
     print(f"{what} {verb} case {made.case_number} (ledger leaf {made.leaf_index})")
@@ -115,9 +151,12 @@ def cmd_link(args: argparse.Namespace) -> int:
 
 def cmd_fetch(args: argparse.Namespace) -> int:
     station = _station(args)
-    sha256 = fetch_clip(
-        station, station.conn, args.clip_id, Path(args.out), who=args.who, purpose=args.purpose
-    )
+    try:
+        sha256 = fetch_clip(
+            station, station.conn, args.clip_id, Path(args.out), who=args.who, purpose=args.purpose
+        )
+    finally:
+        _sign(station)
     print(f"clip {args.clip_id} -> {args.out} (sha256 {sha256}); access recorded in the ledger")
     return 0
 
@@ -125,8 +164,9 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 def cmd_deliver(args: argparse.Namespace) -> int:
     station = _station(args)
     report = deliver_due(station, station.conn, folder_target(station))
-    print(f"delivered {report.delivered}, failed {report.failed}, parked {report.parked}")
-    return 0 if report.failed == 0 and report.parked == 0 else 1
+    _sign(station)
+    print("\n".join(report.lines()))
+    return 0 if report.ok else 1
 
 
 def cmd_rotate_key(args: argparse.Namespace) -> int:
@@ -154,7 +194,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from agent.daemon import run_daemon
 
-    return run_daemon(load_config(Path(args.config)), once=args.once)
+    config_file = Path(args.config).absolute()
+    return run_daemon(load_config(config_file), once=args.once, config_file=config_file)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -166,8 +207,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _station_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data-dir", required=True, help="station data dir")
-    p.add_argument("--config", help="station config file (default: built-in defaults)")
+    p.add_argument(
+        "--config",
+        help="station config file; enough on its own (its paths.data_dir is the data dir)",
+    )
+    p.add_argument(
+        "--data-dir",
+        help="station data dir; without --config the station's own identity and config "
+        "are read from it",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -175,7 +223,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="evidock",
         description="Edge evidence ingestion for body-worn cameras: copy, hash, ledger, "
         "link, deliver, verify.",
+        epilog="Exit codes: 0 done; 1 done with problems (a file not ingested, an integrity "
+        "failure); 2 unusable input; 3 intact but not fully covered by signatures/anchors "
+        "(verify commands).",
     )
+    parser.add_argument("--version", action="version", version=f"evidock {version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("demo", help="run the whole flow on simulated recorders")
@@ -239,6 +291,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def version() -> str:
+    try:
+        return metadata.version("evidock")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 USER_ERRORS: tuple[type[Exception], ...] = (
     EvidockError,
     FfprobeMissingError,
@@ -250,25 +309,73 @@ USER_ERRORS: tuple[type[Exception], ...] = (
 )
 
 
+def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """Parse, letting the subcommand's own parser report options it does not know, so the
+    user sees that command's usage rather than the top level's."""
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        commands = _subcommands(parser)
+        commands[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
+def _fresh_line() -> None:
+    # A progress line may be half drawn on the terminal: end it before the message.
+    if sys.stderr.isatty():
+        sys.stderr.write("\r\x1b[K")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_args(build_parser(), argv)
     func: Command = args.func
+    name = f"evidock {args.command}"
     try:
         return func(args)
     except InconsistentCheckpointError as exc:
-        print(f"evidock {args.command}: {exc}", file=sys.stderr)
+        _fresh_line()
+        print(f"{name}: {exc}", file=sys.stderr)
         return 1
     except USER_ERRORS as exc:
-        print(f"evidock {args.command}: {exc}", file=sys.stderr)
+        _fresh_line()
+        print(f"{name}: {exc}", file=sys.stderr)
         return int(getattr(exc, "exit_code", 2))
     except sqlite3.DatabaseError as exc:
-        print(f"evidock {args.command}: station database error: {exc}", file=sys.stderr)
+        _fresh_line()
+        print(f"{name}: station database error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        _fresh_line()
         print(
-            f"evidock {args.command}: interrupted; partial copies resume next time", file=sys.stderr
+            f"\n{name}: interrupted; the session was closed as incomplete on record, and "
+            "partial copies resume when the recorder is docked again",
+            file=sys.stderr,
         )
         return 130
+    except OSError as exc:
+        _fresh_line()
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(
+            f"{name}: {exc.strerror or exc}{where}: check the path and its permissions",
+            file=sys.stderr,
+        )
+        return 2
+    except Exception as exc:  # the last line of defence: a bug, still no traceback
+        if os.environ.get("EVIDOCK_DEBUG"):
+            raise
+        _fresh_line()
+        print(
+            f"{name}: internal error ({type(exc).__name__}: {exc}); nothing was changed "
+            "beyond what the ledger records; run again with EVIDOCK_DEBUG=1 and report it",
+            file=sys.stderr,
+        )
+        return 1
 
 
 if __name__ == "__main__":

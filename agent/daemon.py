@@ -8,7 +8,6 @@ by a station whose start is not on record.
 
 from __future__ import annotations
 
-import json
 import logging
 import signal
 import threading
@@ -18,10 +17,9 @@ from pathlib import Path
 from types import FrameType
 
 from agent import anchoring
-from agent.clock import iso, utc_now
 from agent.clockwatch import ClockWatch
 from agent.database import transaction
-from agent.delivery import deliver_due, folder_target
+from agent.delivery import DeliveryReport, deliver_due, folder_target
 from agent.errors import EvidockError
 from agent.ingest import IngestSession, SessionReport
 from agent.progress import Progress
@@ -49,41 +47,6 @@ def record_boot(station: Station) -> None:
         if previous is not None and previous != digest:
             ledger.append("config.changed", {"config_sha256": digest, "previous_sha256": previous})
         ledger.append("station.booted", {"version": VERSION, "config_sha256": digest})
-
-
-INTERRUPTED = "the station stopped before this docking session closed; dock the recorder again"
-
-
-def close_interrupted_sessions(station: Station) -> list[str]:
-    """Sessions a crash left open are closed as incomplete, on record, at start-up.
-
-    Their committed clips stay committed; files not yet copied are still on the
-    recorder (nothing is wiped before its session closes), so docking it again finishes
-    the work, resuming partial copies.
-    """
-    conn = station.conn
-    ledger = station.ledger()
-    closed: list[str] = []
-    with transaction(conn):
-        rows = conn.execute(
-            "SELECT session_id FROM docking_sessions WHERE state = 'open' ORDER BY opened_at"
-        ).fetchall()
-        for row in rows:
-            problems = [{"path": "", "reason": INTERRUPTED}]
-            clips = conn.execute(
-                "SELECT count(*) FROM sightings WHERE session_id = ?", (row["session_id"],)
-            ).fetchone()[0]
-            leaf = ledger.append(
-                "docking.closed",
-                {"session_id": row["session_id"], "clips": clips, "problems": problems},
-            )
-            conn.execute(
-                "UPDATE docking_sessions SET state = 'incomplete', closed_at = ?, problems = ?,"
-                " closed_leaf = ? WHERE session_id = ?",
-                (iso(utc_now()), json.dumps(problems), leaf.index, row["session_id"]),
-            )
-            closed.append(row["session_id"])
-    return closed
 
 
 def volumes_under(mount_root: Path) -> list[Path]:
@@ -164,10 +127,10 @@ class Daemon:
         finally:
             conn.close()
 
-    def deliver(self) -> None:
+    def deliver(self) -> DeliveryReport:
         conn = self.station.connect()
         try:
-            deliver_due(self.station, conn, self.target)
+            return deliver_due(self.station, conn, self.target)
         finally:
             conn.close()
 
@@ -206,11 +169,13 @@ class Daemon:
         self.pool.shutdown(wait=True)
 
 
-def run_daemon(config: StationConfig, *, once: bool = False) -> int:
+def run_daemon(
+    config: StationConfig, *, once: bool = False, config_file: Path | None = None
+) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    station = Station.open(config)
+    station = Station.open(config, config_file=config_file)
     record_boot(station)
-    for session_id in close_interrupted_sessions(station):
+    for session_id in station.orphans_closed:
         log.warning("session %s was interrupted by a stop; closed as incomplete", session_id)
     for path in station.store.sweep_staging(config.hashing.staging_max_age_hours * 3600):
         log.info("swept stale partial copy %s", path.name)
@@ -218,9 +183,11 @@ def run_daemon(config: StationConfig, *, once: bool = False) -> int:
     if once:
         reports = daemon.ingest_all(volumes_under(config.docking.mount_root))
         daemon.close()
-        daemon.deliver()
+        delivery = daemon.deliver()
         daemon.checkpoint()
-        return 0 if all(r.ok for r in reports) else 1
+        for line in delivery.lines():
+            log.info("%s", line.strip())
+        return 0 if all(r.ok for r in reports) and delivery.ok else 1
 
     def _stop(signum: int, frame: FrameType | None) -> None:
         log.info("signal %d: stopping after the current files", signum)

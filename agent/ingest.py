@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import secrets
 import shutil
 import sqlite3
@@ -24,11 +25,14 @@ from agent import metadata
 from agent.clock import iso, utc_now
 from agent.database import transaction
 from agent.errors import SourceError
+from agent.sessions import close_incomplete, current_owner
 from agent.station import Station
 from docking import FootageFile, RecorderVolume, VolumeError, display_path, open_volume, path_b64
 from hashing import CopyResult, HashingError
 from ledger import Ledger
 from uploader import UploadQueue
+
+log = logging.getLogger("evidock")
 
 PROBED_KINDS = frozenset({"video", "audio"})
 
@@ -53,6 +57,17 @@ class FileOutcome:
     verified: bool = False
     leaf_index: int | None = None
 
+    @property
+    def warning(self) -> str | None:
+        """Why a stored clip deserves a look (kept and flagged, never dropped)."""
+        if self.status not in ("new", "seen"):
+            return None
+        if self.size == 0:
+            return "empty file (0 bytes): the recorder may have failed while recording"
+        if self.media_readable is False:
+            return f"media not readable: {self.media_problem or 'unknown problem'}"
+        return None
+
 
 @dataclass
 class SessionReport:
@@ -70,6 +85,10 @@ class SessionReport:
     @property
     def problems(self) -> list[FileOutcome]:
         return [o for o in self.outcomes if o.status not in ("new", "seen")]
+
+    @property
+    def flagged(self) -> list[FileOutcome]:
+        return [o for o in self.outcomes if o.warning is not None]
 
     def count(self, status: str) -> int:
         return sum(1 for o in self.outcomes if o.status == status)
@@ -240,7 +259,8 @@ class IngestSession:
             )
             conn.execute(
                 "INSERT INTO docking_sessions (session_id, recorder, volume, officer,"
-                " opened_at, state, files, opened_leaf) VALUES (?, ?, ?, ?, ?, 'open', ?, ?)",
+                " opened_at, state, files, opened_leaf, owner)"
+                " VALUES (?, ?, ?, ?, ?, 'open', ?, ?, ?)",
                 (
                     report.session_id,
                     serial,
@@ -249,6 +269,7 @@ class IngestSession:
                     now,
                     len(scan.files),
                     opened.index,
+                    current_owner(),
                 ),
             )
         for refusal in scan.refused:
@@ -261,12 +282,36 @@ class IngestSession:
                 )
             )
         engine = self.station.engine()
-        for item in scan.files:
-            report.outcomes.append(self._ingest_file(conn, led, engine, report, serial, item))
-            if self.on_file:
-                self.on_file()
+        try:
+            for item in scan.files:
+                report.outcomes.append(self._ingest_file(conn, led, engine, report, serial, item))
+                if self.on_file:
+                    self.on_file()
+        except BaseException as exc:
+            self._abandon(conn, led, report, exc)
+            raise
         self._close(conn, led, report)
         return report
+
+    def _abandon(
+        self, conn: sqlite3.Connection, led: Ledger, report: SessionReport, exc: BaseException
+    ) -> None:
+        """Close the session as incomplete, on record, when it cannot go on (Ctrl-C, a
+        stop, an unexpected error): what was committed stays, the rest stays on the
+        recorder, and docking it again resumes."""
+        if isinstance(exc, KeyboardInterrupt):
+            reason = "ingest was interrupted; dock the recorder again to finish"
+        else:
+            reason = f"ingest stopped by an error ({type(exc).__name__}: {exc}); dock again"
+        try:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            with transaction(conn):
+                close_incomplete(conn, led, report.session_id, reason)
+        except Exception:
+            # The session stays open; the next command that opens the station closes it
+            # (its process will be gone).
+            log.exception("could not close session %s on record", report.session_id)
 
     def _ingest_file(
         self,

@@ -73,4 +73,10 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX case_links_case ON case_links (case_number);
     """,
+    # A session knows the process that holds it open (boot id, pid, process start
+    # time), so any later command can tell a live session from one whose process is
+    # gone (killed, crashed) and close the latter on record.
+    """
+    ALTER TABLE docking_sessions ADD COLUMN owner TEXT;
+    """,
 )

@@ -14,10 +14,17 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agent.clock import utc_now
+from agent.clock import iso, utc_now
 from agent.database import DB_NAME, open_station_db
 from agent.errors import DataDirError
-from config import StationConfig, default_config_text, parse_config
+from agent.identity import (
+    StationIdentity,
+    StationMismatchError,
+    check_same_station,
+    ledger_station,
+)
+from agent.sessions import close_orphaned_sessions
+from config import StationConfig, default_config_text, load_config, parse_config
 from hashing import (
     BufferBudget,
     CopyEngine,
@@ -43,6 +50,65 @@ def embedded_config(data_dir: Path, **sections: dict[str, object]) -> StationCon
     for name, values in sections.items():
         data[name].update(values)
     return parse_config(data, "embedded defaults")
+
+
+def station_config(data_dir: Path) -> tuple[StationConfig, Path | None]:
+    """The config of the station that owns ``data_dir``, for a command given only
+    ``--data-dir``: the config file it was made with, or the embedded defaults under
+    its own identity (never the built-in station id)."""
+    identity = StationIdentity.read(data_dir)
+    if identity is not None and identity.config:
+        path = Path(identity.config)
+        if not path.is_file():
+            raise DataDirError(
+                f"station {identity.id}'s config {path} (named in {data_dir}/station.json) "
+                "is missing: give the station's config with --config FILE"
+            )
+        return load_config(path), path
+    if identity is not None:
+        values: dict[str, object] = {
+            "id": identity.id,
+            "name": identity.name,
+            "place": identity.place,
+        }
+        if identity.time_zone:
+            values["time_zone"] = identity.time_zone
+        return embedded_config(data_dir, station=values), None
+    legacy = ledger_station(data_dir / DB_NAME)
+    if legacy is not None:
+        return embedded_config(data_dir, station={"id": legacy}), None
+    return embedded_config(data_dir), None
+
+
+def bind_identity(
+    config: StationConfig, data_dir: Path, config_file: Path | None
+) -> StationIdentity:
+    """Check that ``config`` is the data dir's station; record the identity of a new one."""
+    source = str(config_file) if config_file else "the built-in defaults"
+    identity = StationIdentity.read(data_dir)
+    if identity is None:
+        legacy = ledger_station(data_dir / DB_NAME)
+        if legacy is not None and legacy != config.station.id:
+            raise StationMismatchError(
+                f"{data_dir} belongs to station {legacy!r}, but {source} is for station "
+                f"{config.station.id!r}: give the config of station {legacy!r}"
+            )
+        identity = StationIdentity(
+            id=config.station.id,
+            name=config.station.name,
+            place=config.station.place,
+            time_zone=config.station.time_zone,
+            created_at=iso(utc_now()),
+            config=str(config_file) if config_file else None,
+        )
+        identity.write(data_dir)
+        return identity
+    check_same_station(identity, config.station.id, source, data_dir)
+    if config_file is not None and identity.config != str(config_file):
+        # The station now runs with this file: later commands given only --data-dir use it.
+        identity = identity.with_config(str(config_file))
+        identity.write(data_dir)
+    return identity
 
 
 def config_digest(config: StationConfig) -> str:
@@ -82,16 +148,28 @@ class Station:
     # Where recorder files are opened: the USB seam. Tests put a reader that fails like
     # an unplugged recorder here; the station reads real files through open_source.
     source_opener: SourceOpener = open_source
+    # Sessions whose process was gone, closed as incomplete when the station was opened.
+    orphans_closed: list[str] = field(default_factory=list)
 
     @classmethod
-    def open(cls, config: StationConfig, data_dir: Path | None = None) -> Station:
+    def open(
+        cls,
+        config: StationConfig,
+        data_dir: Path | None = None,
+        *,
+        config_file: Path | None = None,
+    ) -> Station:
+        """Open the station for writing; refuses a config that names another station."""
         data_dir = (data_dir or config.paths.data_dir).absolute()
         _check_writable(data_dir)
+        bind_identity(config, data_dir, config_file)
         options = HashOptions.from_config(config.hashing)
         store = EvidenceStore(data_dir / "store").create()
         budget = BufferBudget(config.hashing.buffer_budget_mib * 1024 * 1024, options.read_size)
         conn = open_station_db(data_dir / DB_NAME)
-        return cls(config, data_dir, store, budget, options, conn)
+        station = cls(config, data_dir, store, budget, options, conn)
+        station.orphans_closed = close_orphaned_sessions(conn, station.ledger())
+        return station
 
     @property
     def station_id(self) -> str:

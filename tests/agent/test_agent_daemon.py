@@ -125,20 +125,22 @@ def test_daemon_ingests_a_recorder_that_appears_and_stops_on_sigterm(
 def test_a_session_left_open_by_a_crash_is_closed_on_record_at_start(
     recorder: Path, tmp_path: Path
 ) -> None:
-    from agent.daemon import close_interrupted_sessions
     from agent.ingest import IngestSession
+    from agent.sessions import close_orphaned_sessions, current_owner
     from agent.station import Station, embedded_config
 
     data = tmp_path / "data"
     station = Station.open(embedded_config(data))
     report = IngestSession(station, recorder).run()
-    # What a kill -9 between two files leaves: the session row still open.
+    # What a kill -9 between two files leaves: the session row still open, its process
+    # gone (a pid that cannot exist).
     station.conn.execute(
-        "UPDATE docking_sessions SET state = 'open', closed_at = NULL WHERE session_id = ?",
-        (report.session_id,),
+        "UPDATE docking_sessions SET state = 'open', closed_at = NULL, owner = ?"
+        " WHERE session_id = ?",
+        (current_owner().rsplit("/", 2)[0] + "/999999999/1", report.session_id),
     )
-    assert close_interrupted_sessions(station) == [report.session_id]
-    assert close_interrupted_sessions(station) == []
+    assert close_orphaned_sessions(station.conn, station.ledger()) == [report.session_id]
+    assert close_orphaned_sessions(station.conn, station.ledger()) == []
     row = station.conn.execute(
         "SELECT state, problems FROM docking_sessions WHERE session_id = ?", (report.session_id,)
     ).fetchone()

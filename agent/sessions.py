@@ -1,0 +1,98 @@
+"""Who holds a docking session open, and closing on record the sessions nobody holds.
+
+A session row carries its owner: the boot id, pid and start time of the process that
+opened it. A session whose owner is gone (killed with ``kill -9``, crashed, the station
+rebooted) is closed as ``incomplete`` by the next command that opens the station for
+writing, with a ``docking.closed`` leaf; one whose owner still runs is left alone, so a
+daemon starting beside a running ``evidock ingest`` does not close that ingest's session.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from functools import cache
+from pathlib import Path
+
+from agent.clock import iso, utc_now
+from agent.database import transaction
+from ledger import Ledger
+
+INTERRUPTED = "the station stopped before this docking session closed; dock the recorder again"
+_PROC = Path("/proc")
+
+
+@cache
+def _boot_id() -> str:
+    try:
+        return (_PROC / "sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return "unknown-boot"
+
+
+def _start_time(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (field 22 of /proc/PID/stat)."""
+    try:
+        stat = (_PROC / str(pid) / "stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces and parentheses: split after the last ')'.
+    fields = stat[stat.rfind(")") + 2 :].split()
+    return fields[19] if len(fields) > 19 else None
+
+
+def current_owner() -> str:
+    pid = os.getpid()
+    return f"{_boot_id()}/{pid}/{_start_time(pid) or '?'}"
+
+
+def owner_alive(owner: str | None) -> bool:
+    if not owner:
+        return False  # sessions opened before owners were recorded
+    boot, _, rest = owner.partition("/")
+    pid_text, _, start = rest.partition("/")
+    if boot != _boot_id() or not pid_text.isdigit():
+        return False
+    found = _start_time(int(pid_text))
+    return found is not None and found == start
+
+
+def close_orphaned_sessions(
+    conn: sqlite3.Connection, ledger: Ledger, *, reason: str = INTERRUPTED
+) -> list[str]:
+    """Close, on record, every open session whose process is gone; return their ids.
+
+    Their committed clips stay committed; files not yet copied are still on the
+    recorder (nothing is wiped before its session closes), so docking it again finishes
+    the work, resuming partial copies.
+    """
+    closed: list[str] = []
+    with transaction(conn):
+        rows = conn.execute(
+            "SELECT session_id, owner FROM docking_sessions WHERE state = 'open' ORDER BY opened_at"
+        ).fetchall()
+        for row in rows:
+            if owner_alive(row["owner"]):
+                continue
+            close_incomplete(conn, ledger, row["session_id"], reason)
+            closed.append(row["session_id"])
+    return closed
+
+
+def close_incomplete(
+    conn: sqlite3.Connection, ledger: Ledger, session_id: str, reason: str
+) -> None:
+    """Close one open session as incomplete (inside the caller's transaction)."""
+    problems = [{"path": "", "reason": reason}]
+    clips = conn.execute(
+        "SELECT count(*) FROM sightings WHERE session_id = ?", (session_id,)
+    ).fetchone()[0]
+    leaf = ledger.append(
+        "docking.closed", {"session_id": session_id, "clips": clips, "problems": problems}
+    )
+    conn.execute(
+        "UPDATE docking_sessions SET state = 'incomplete', closed_at = ?, problems = ?,"
+        " closed_leaf = ? WHERE session_id = ? AND state = 'open'",
+        (iso(utc_now()), json.dumps(problems, ensure_ascii=False), leaf.index, session_id),
+    )
