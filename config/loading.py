@@ -11,27 +11,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from config.models import StationConfig
+from config.paths import require_usable_paths
+from config.problems import ConfigError, ConfigProblem
+from config.wording import plain_problems
 
 DEFAULT_CONFIG_NAME = "station.toml"
-
-
-@dataclass(frozen=True)
-class ConfigProblem:
-    key: str
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.key}: {self.reason}"
-
-
-class ConfigError(Exception):
-    """The config cannot be used; ``problems`` lists each error with its key path."""
-
-    def __init__(self, source: str, problems: list[ConfigProblem]) -> None:
-        self.source = source
-        self.problems = problems
-        lines = "\n".join(f"  {p}" for p in problems)
-        super().__init__(f"{source}: invalid config, fix these keys:\n{lines}")
 
 
 def default_config_text() -> str:
@@ -42,11 +26,7 @@ def parse_config(data: dict[str, Any], source: str = "<config>") -> StationConfi
     try:
         return StationConfig.model_validate(data)
     except ValidationError as exc:
-        problems = [
-            ConfigProblem(".".join(str(part) for part in err["loc"]) or "(root)", err["msg"])
-            for err in exc.errors()
-        ]
-        raise ConfigError(source, problems) from None
+        raise ConfigError(source, plain_problems(exc)) from None
 
 
 def load_config(path: Path) -> StationConfig:
@@ -54,11 +34,35 @@ def load_config(path: Path) -> StationConfig:
     try:
         text = path.read_text("utf-8")
     except FileNotFoundError:
-        raise ConfigError(str(path), [ConfigProblem("(file)", "does not exist")]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(str(path), [ConfigProblem("(file)", f"cannot be read: {exc}")]) from None
+        problem = "does not exist; give the path of the station's config file"
+        raise ConfigError(str(path), [ConfigProblem("(file)", problem)]) from None
+    except UnicodeDecodeError:
+        problem = "is not UTF-8 text; save the file as UTF-8"
+        raise ConfigError(str(path), [ConfigProblem("(file)", problem)]) from None
+    except OSError as exc:
+        problem = f"cannot be read ({exc.strerror or exc}); check the path and its permissions"
+        raise ConfigError(str(path), [ConfigProblem("(file)", problem)]) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(str(path), [ConfigProblem("(toml)", str(exc))]) from None
+        problem = f"{exc}; fix the TOML syntax there"
+        raise ConfigError(str(path), [ConfigProblem("(toml)", problem)]) from None
     return parse_config(data, str(path))
+
+
+@dataclass(frozen=True)
+class CheckedConfig:
+    """A config that is valid and whose folders can be used; ``warnings`` to show."""
+
+    config: StationConfig
+    warnings: list[ConfigProblem]
+
+
+def check_config_file(path: Path) -> CheckedConfig:
+    """Everything ``check-config`` checks: the file, every value, and the folders.
+
+    Raises :class:`ConfigError` listing every error; a config that passes can start a
+    station (``run`` makes the same call before it starts).
+    """
+    config = load_config(path)
+    return CheckedConfig(config, require_usable_paths(config, str(path)))

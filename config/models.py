@@ -7,18 +7,47 @@ so that a typo in a station's config is reported instead of silently ignored.
 from __future__ import annotations
 
 import re
+import zoneinfo
+from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+from config.phrasing import close_matches, either, quoted_list, toml_value
 
 Algorithm = Literal["sha256", "blake3", "sm3"]
 
 _STATION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_UTC_OFFSET = re.compile(r"^\s*(UTC|GMT|Z)?\s*[+-]\s*\d", re.IGNORECASE)
+DEFAULT_TIME_ZONE = "Asia/Shanghai"
+
+
+def _plain_path(value: object) -> object:
+    # Path("") would silently mean the folder evidock was started from.
+    if isinstance(value, str):
+        if not value.strip():
+            raise ValueError("an empty path is not allowed; write the folder's full path")
+        if "\0" in value:
+            raise ValueError(
+                "the path contains a NUL character, which no path can hold; "
+                "write the folder's full path"
+            )
+    return value
+
+
+FolderPath = Annotated[Path, BeforeValidator(_plain_path)]
+
+
+@lru_cache(maxsize=1)
+def known_time_zones() -> frozenset[str]:
+    """IANA time zone names this system knows (the tz database, or the tzdata package)."""
+    return frozenset(zoneinfo.available_timezones())
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # NaN and infinity are never a sensible number of seconds, MiB or attempts.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class StationSection(Section):
@@ -36,19 +65,45 @@ class StationSection(Section):
     language: Literal["zh-CN", "en"] = Field(
         default="zh-CN", description="Language of messages shown to officers and in reports."
     )
+    time_zone: str = Field(
+        default=DEFAULT_TIME_ZONE,
+        description="IANA time zone where the station stands (e.g. 'Asia/Shanghai', which "
+        "all of mainland China uses). Ledger times stay UTC; this zone reads recorder "
+        "clocks and shows local times in reports.",
+    )
 
     @field_validator("id")
     @classmethod
     def _check_id(cls, value: str) -> str:
         if not _STATION_ID.match(value):
             raise ValueError(
-                "use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+                f"{toml_value(value)} is not a usable station id; use 1-64 letters, digits, "
+                '".", "_" or "-", starting with a letter or digit, such as "bj-cy-02"'
             )
         return value
 
+    @field_validator("time_zone")
+    @classmethod
+    def _check_time_zone(cls, value: str) -> str:
+        if value in known_time_zones():
+            return value
+        if _UTC_OFFSET.match(value):
+            hint = (
+                "an offset is not a time zone (it cannot follow a place's rules over the "
+                "years); write the IANA name of the station's place"
+            )
+        else:
+            near = close_matches(value, known_time_zones())
+            hint = f"did you mean {either(near)}? Otherwise w" if near else "w"
+            hint += "rite an IANA time zone name"
+        raise ValueError(
+            f"{toml_value(value)} is not a known time zone; {hint}, such as "
+            f'"{DEFAULT_TIME_ZONE}" (all of mainland China)'
+        )
+
 
 class PathsSection(Section):
-    data_dir: Path = Field(
+    data_dir: FolderPath = Field(
         default=Path("/var/lib/evidock"),
         description="Folder holding the station database, the evidence store and keys.",
     )
@@ -61,10 +116,15 @@ class HashingSection(Section):
         "are always computed; add sm3 for GB/T 32905.",
     )
     read_size_kib: int = Field(
-        default=1024, ge=4, le=65536, description="Size of one read from the recorder, in KiB."
+        default=1024,
+        strict=True,
+        ge=4,
+        le=65536,
+        description="Size of one read from the recorder, in KiB.",
     )
     window_mib: int = Field(
         default=8,
+        strict=True,
         ge=1,
         le=1024,
         description="Size of a chunk-hash window in MiB: a SHA-256 is kept per window to "
@@ -77,6 +137,7 @@ class HashingSection(Section):
     )
     buffer_budget_mib: int = Field(
         default=64,
+        strict=True,
         ge=4,
         le=4096,
         description="Memory shared by all concurrent copies for read buffers, in MiB.",
@@ -84,6 +145,7 @@ class HashingSection(Section):
 
     staging_max_age_hours: float = Field(
         default=168.0,
+        strict=True,
         gt=0,
         le=24 * 365,
         description="Partial copies kept for resume are swept at start-up once older than "
@@ -93,28 +155,34 @@ class HashingSection(Section):
     @field_validator("algorithms")
     @classmethod
     def _required_algorithms(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        missing = {"sha256", "blake3"} - set(value)
+        missing = [name for name in ("sha256", "blake3") if name not in value]
         if missing:
-            raise ValueError(f"must include {sorted(missing)}: sha256 and blake3 are always kept")
-        if len(set(value)) != len(value):
-            raise ValueError("lists an algorithm twice")
+            raise ValueError(
+                f"{quoted_list(missing)} must be in the list: sha256 and blake3 are always "
+                'computed; write ["sha256", "blake3"], adding "sm3" if your agency needs it'
+            )
+        twice = sorted({name for name in value if value.count(name) > 1})
+        if twice:
+            raise ValueError(f"{quoted_list(twice)} is listed twice; write each algorithm once")
         return value
 
 
 class DockingSection(Section):
-    mount_root: Path = Field(
+    mount_root: FolderPath = Field(
         default=Path("/media/evidock"),
         description="Folder under which recorder volumes appear when docked; each "
         "subfolder holding a recorder layout is ingested.",
     )
     settle_seconds: float = Field(
         default=1.0,
+        strict=True,
         ge=0,
         le=60,
         description="Quiet time after a volume appears before its files are read.",
     )
     rescan_seconds: float = Field(
         default=10.0,
+        strict=True,
         gt=0,
         le=3600,
         description="Interval of full rescans of the mount root, in addition to file events.",
@@ -129,6 +197,7 @@ class DockingSection(Section):
 class LedgerSection(Section):
     checkpoint_minutes: int = Field(
         default=15,
+        strict=True,
         ge=1,
         le=1440,
         description="A signed checkpoint is made after every docking session and at least "
@@ -142,17 +211,21 @@ class DeliverySection(Section):
         description="Where clips go after ingest. 'folder' copies them into central_dir "
         "(the embedded default).",
     )
-    central_dir: Path = Field(
+    central_dir: FolderPath = Field(
         default=Path("/var/lib/evidock/central"),
         description="Central storage folder for the 'folder' target.",
     )
-    anchor_dir: Path | None = Field(
+    anchor_dir: FolderPath | None = Field(
         default=None,
         description="Folder where signed checkpoints are handed over as anchors; defaults "
         "to central_dir/anchors.",
     )
     max_attempts: int = Field(
-        default=20, ge=1, le=10000, description="Attempts before an upload job is parked."
+        default=20,
+        strict=True,
+        ge=1,
+        le=10000,
+        description="Attempts before an upload job is parked.",
     )
 
 
