@@ -108,7 +108,12 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         on_plan=progress.plan,
         on_file=progress.file_done,
     )
-    report = session.run()
+    try:
+        report = session.run()
+    except BaseException:
+        # An interrupted session was closed on record: sign that too before leaving.
+        _sign(station)
+        raise
     progress.finish()
     if args.case:
         link(
