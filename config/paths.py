@@ -79,10 +79,9 @@ class _Seen:
 def _look(path: Path) -> _Seen:
     try:
         st = os.stat(path)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
+        # NotADirectoryError: a parent is a file, which _nearest_existing then names.
         return _Seen(exists=False)
-    except NotADirectoryError:
-        return _Seen(exists=False, failure="a part of it is a file, not a folder")
     except (OSError, ValueError) as exc:
         return _Seen(exists=False, failure=_why(exc))
     return _Seen(exists=True, is_dir=stat.S_ISDIR(st.st_mode), device=st.st_dev)

@@ -53,8 +53,13 @@ def test_errors_carry_key_paths(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(bad)
     keys = {p.key for p in caught.value.problems}
-    assert {"station.id", "hashing.verify", "hashing.algorithms", "hashing.window_mib",
-            "unknown"} <= keys
+    assert {
+        "station.id",
+        "hashing.verify",
+        "hashing.algorithms",
+        "hashing.window_mib",
+        "unknown",
+    } <= keys
     assert "bad.toml" in str(caught.value)
 
 
@@ -72,3 +77,42 @@ def test_sm3_is_accepted_and_duplicates_refused() -> None:
     assert ok.hashing.algorithms == ("sha256", "blake3", "sm3")
     with pytest.raises(ConfigError, match="twice"):
         parse_config({"hashing": {"algorithms": ["sha256", "blake3", "blake3"]}})
+
+
+def test_station_time_zone_defaults_to_shanghai_and_is_in_the_default_file() -> None:
+    assert StationConfig().station.time_zone == "Asia/Shanghai"
+    assert tomllib.loads(default_config_text())["station"]["time_zone"] == "Asia/Shanghai"
+    for zone in ("UTC", "Europe/Berlin", "Asia/Urumqi"):
+        assert parse_config({"station": {"time_zone": zone}}).station.time_zone == zone
+
+
+def _time_zone_problem(zone: str) -> str:
+    with pytest.raises(ConfigError) as caught:
+        parse_config({"station": {"time_zone": zone}})
+    (problem,) = caught.value.problems
+    assert problem.key == "station.time_zone"
+    return problem.reason
+
+
+def test_an_unknown_time_zone_suggests_close_names() -> None:
+    assert _time_zone_problem("asia/shanghai") == (
+        '"asia/shanghai" is not a known time zone; did you mean "Asia/Shanghai"? Otherwise '
+        'write an IANA time zone name, such as "Asia/Shanghai" (all of mainland China)'
+    )
+    assert _time_zone_problem("Asia/Shangai").startswith(
+        '"Asia/Shangai" is not a known time zone; did you mean "Asia/Shanghai"'
+    )
+    assert _time_zone_problem("Europe/Berlinn").startswith(
+        '"Europe/Berlinn" is not a known time zone; did you mean "Europe/Berlin"'
+    )
+    assert _time_zone_problem("Nowhere/Atall") == (
+        '"Nowhere/Atall" is not a known time zone; write an IANA time zone name, such as '
+        '"Asia/Shanghai" (all of mainland China)'
+    )
+
+
+def test_an_offset_or_a_path_is_not_a_time_zone() -> None:
+    for offset in ("UTC+8", "+08:00", "GMT-5"):
+        assert "an offset is not a time zone" in _time_zone_problem(offset)
+    for hostile in ("/etc/passwd", "../../etc/passwd", "Asia", ""):
+        assert "is not a known time zone" in _time_zone_problem(hostile)
