@@ -1,6 +1,9 @@
 """Signed checkpoints and their anchors: made after every docking session and every
 ``ledger.checkpoint_minutes``, handed to the delivery side where the station cannot
-rewrite them (a write-once folder in the embedded default)."""
+rewrite them (a write-once folder in the embedded default).
+
+The station's keys folder is owned by ``ledger.Keyring``; everything here goes through it.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +11,9 @@ import logging
 import sqlite3
 from pathlib import Path
 
+from agent.delivery import folder_target
 from agent.station import Station
-from ledger import Anchor, StationKey, make_checkpoint, origin_for
+from ledger import Anchor, Keyring, StationKey, origin_for
 from ledger.anchor import LAST_SIGNED_NAME
 from uploader import DeliveryError, FolderTarget
 
@@ -19,8 +23,14 @@ KEYS_DIR = "keys"
 LAST_SIGNED = LAST_SIGNED_NAME
 
 
+def keyring(station: Station) -> Keyring:
+    """The owner of ``DIR/keys`` for this station."""
+    return Keyring(station.data_dir / KEYS_DIR, origin_for(station.station_id))
+
+
 def station_key(station: Station) -> StationKey:
-    return StationKey.load_or_create(station.data_dir / KEYS_DIR, origin_for(station.station_id))
+    """The station key, after settling what a crash left in the keys folder."""
+    return keyring(station).open(station.ledger())
 
 
 def publish_checkpoint(
@@ -35,16 +45,23 @@ def publish_checkpoint(
     ledger = station.ledger(conn)
     if ledger.size() == 0:
         return None
-    anchor = make_checkpoint(
-        ledger,
-        [station_key(station)],
-        last_signed_file=station.data_dir / KEYS_DIR / LAST_SIGNED,
-    )
+    anchor = keyring(station).sign(ledger)
     try:
         target.put_anchor(anchor.file_name(), anchor.text())
     except DeliveryError as exc:
         log.warning("anchor %s not published yet: %s", anchor.file_name(), exc)
     return anchor
+
+
+def rotate_station_key(station: Station) -> tuple[str, str, Path]:
+    """Rotate the station key and publish the checkpoint signed by both keys.
+
+    Returns (retired key, new key, published anchor); the keys as signed-note verifier
+    key texts. A DeliveryError means the rotation is done but its anchor is not published.
+    """
+    old, new, anchor = keyring(station).rotate(station.ledger())
+    published = folder_target(station).put_anchor(anchor.file_name(), anchor.text())
+    return old.verifier.text(), new.verifier.text(), published
 
 
 def anchor_files(target: FolderTarget) -> list[Path]:

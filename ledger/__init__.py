@@ -3,7 +3,7 @@
 The public surface; the modules behind it are private to the room.
 """
 
-from ledger.anchor import Anchor, StoredCheckpoint, make_checkpoint, origin_for, rotate_key
+from ledger.anchor import Anchor, StoredCheckpoint, make_checkpoint, origin_for
 from ledger.audit import ClipRecord, EvidenceFiles
 from ledger.checkpoint import Checkpoint, SignedNote, open_checkpoint, sign_checkpoint
 from ledger.errors import (
@@ -17,6 +17,7 @@ from ledger.errors import (
     StationKeyError,
 )
 from ledger.export import ExportResult, case_clips, export_case
+from ledger.keyring import Keyring, rotate_key
 from ledger.keys import PublicKeyFile, StationKey, VerifierKey, read_public_key
 from ledger.leaf import KINDS, Leaf, encode_leaf, leaf_hash, parse_leaf
 from ledger.log import Ledger
@@ -34,6 +35,7 @@ __all__ = [
     "EvidenceFiles",
     "ExportResult",
     "InconsistentCheckpointError",
+    "Keyring",
     "Leaf",
     "LeafFormatError",
     "Ledger",

@@ -5,6 +5,13 @@ that the tree of size n extends the last signed checkpoint (from the database, a
 copy of the last note kept beside the key, so a database restored from an old backup
 cannot make it sign a fork).
 
+The copy beside the key only ever describes a committed checkpoint. A new note is staged
+as ``last-checkpoint.pending`` under the write lock before the COMMIT; after the COMMIT it
+is promoted to ``last-checkpoint`` under the write lock again (by whoever owns the
+transaction, or by the next signer). Under the write lock no transaction is half-done, so
+a pending note is promoted if the database holds that exact note and discarded if not
+(its transaction was rolled back, failed to commit, or died with its process).
+
 An anchor is the signed checkpoint plus the consistency proof from the previous one,
 as text (same shape as a tlog-proof)::
 
@@ -17,23 +24,22 @@ as text (same shape as a tlog-proof)::
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
 from ledger.checkpoint import Checkpoint, SignedNote, b64, sign_checkpoint, unb64
 from ledger.errors import CheckpointError, InconsistentCheckpointError, ProofError
-from ledger.keys import StationKey
-from ledger.leaf import KEY_ROTATED
+from ledger.keys import PUBLIC_MODE, StationKey, after_step, fsync_dir, write_atomic
 from ledger.log import Ledger, format_at, writing
 from ledger.merkle import verify_consistency
 
 ANCHOR_HEADER: Final = "evidock.anchor@v1"
 LAST_SIGNED_NAME: Final = "last-checkpoint"
+PENDING_SUFFIX: Final = ".pending"
 
 
 def origin_for(station_id: str) -> str:
@@ -102,6 +108,82 @@ def latest_checkpoint(conn: sqlite3.Connection) -> StoredCheckpoint | None:
     return None if row is None else StoredCheckpoint(int(row[0]), bytes(row[1]), row[2], row[3])
 
 
+@contextmanager
+def writing_or_rollback(conn: sqlite3.Connection, name: str) -> Iterator[bool]:
+    """``writing``; yields whether this block owns the transaction. When our own COMMIT
+    fails (a full disk, a deferred constraint) SQLite may keep the transaction open and
+    the write lock held: it is rolled back here."""
+    owned = not conn.in_transaction
+    try:
+        with writing(conn, name):
+            yield owned
+    except BaseException:
+        if owned and conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+class LastSignedNote:
+    """The newest committed checkpoint note, kept beside the key, outside the database."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.pending = path.with_name(path.name + PENDING_SUFFIX)
+
+    def text(self) -> str | None:
+        try:
+            return self.path.read_text("utf-8")
+        except FileNotFoundError:
+            return None
+
+    def checkpoint(self) -> Checkpoint | None:
+        text = self.text()
+        return None if text is None else Checkpoint.parse_body(SignedNote.parse(text).body)
+
+    def stage(self, note: str) -> None:
+        """Under the write lock, before the COMMIT of the checkpoint ``note``."""
+        if self.text() == note:
+            return
+        write_atomic(self.pending, note.encode("utf-8"), PUBLIC_MODE)
+        after_step("note.staged")
+
+    def settle(self, conn: sqlite3.Connection) -> None:
+        """Under the write lock: promote a pending note the database holds, else drop it."""
+        try:
+            note = self.pending.read_text("utf-8")
+        except FileNotFoundError:
+            return
+        if self._committed(conn, note):
+            self.pending.replace(self.path)
+            fsync_dir(self.path.parent)
+            after_step("note.promoted")
+        else:
+            self.pending.unlink(missing_ok=True)
+            fsync_dir(self.path.parent)
+
+    def _committed(self, conn: sqlite3.Connection, note: str) -> bool:
+        try:
+            size = Checkpoint.parse_body(SignedNote.parse(note).body).size
+        except CheckpointError:
+            return False
+        current = self.checkpoint()
+        if current is not None and current.size >= size and self.text() != note:
+            return False  # never replace a newer note, or another of the same size
+        row = conn.execute(
+            "SELECT 1 FROM ledger_checkpoints WHERE tree_size = ? AND note = ?", (size, note)
+        ).fetchone()
+        return row is not None
+
+    def settle_after_commit(self, conn: sqlite3.Connection) -> None:
+        """Promote the note just committed, under the write lock taken again.
+
+        Best effort: if the lock cannot be had, the note stays pending and the next
+        signer promotes it (the state a crash right after the COMMIT leaves).
+        """
+        with suppress(sqlite3.OperationalError), writing(conn, "ledger_note"):
+            self.settle(conn)
+
+
 def make_checkpoint(
     ledger: Ledger,
     signers: Sequence[StationKey],
@@ -110,48 +192,52 @@ def make_checkpoint(
 ) -> Anchor:
     """Sign the ledger's current tree head (unless already signed) and return its anchor.
 
+    With ``last_signed_file`` the note beside the key is checked before signing and kept
+    up to date (see the module's docstring): promoted at once when this call owns the
+    transaction, else by the next signer once the caller's transaction has committed.
     Raises InconsistentCheckpointError if the tree does not extend the last signed
     checkpoint: the ledger was truncated, restored from an older backup, or rewritten.
     """
     if not signers:
         raise CheckpointError("a checkpoint needs at least one signing key")
-    with writing(ledger.conn, "ledger_checkpoint"):
-        size = ledger.size()
-        last = _last_signed(ledger, last_signed_file)
-        origin = origin_for(ledger.station_id)
-        previous_size = 0 if last is None else last.size
-        if size < previous_size:
-            raise InconsistentCheckpointError(
-                f"the ledger has {size} leaves but a checkpoint of size {previous_size} was "
-                "signed: the database was truncated or restored from an older backup; "
-                "restore the newest backup, do not sign"
-            )
-        root = ledger.root(size)
-        proof = ledger.consistency_proof(previous_size, size)
-        if last is not None:
-            try:
-                verify_consistency(previous_size, size, proof, last.root, root)
-            except ProofError as exc:
-                raise InconsistentCheckpointError(
-                    f"the ledger does not extend the checkpoint of size {previous_size} "
-                    f"({exc}): history was rewritten; do not sign, run `evidock verify`"
-                ) from None
-        existing = ledger.conn.execute(
-            "SELECT note FROM ledger_checkpoints WHERE tree_size = ?", (size,)
-        ).fetchone()
-        if existing is not None and last is not None and last.size == size:
-            note = str(existing[0])
-            previous_size, proof = _previous_of(ledger, size)
-        else:
-            note = sign_checkpoint(Checkpoint(origin, size, root), signers)
-            ledger.conn.execute(
-                "INSERT INTO ledger_checkpoints (tree_size, root, note, signed_at)"
-                " VALUES (?, ?, ?, ?)",
-                (size, root, note, format_at(ledger.clock())),
-            )
-        if last_signed_file is not None:
-            # Under the write lock, so concurrent signers leave the newest note behind.
-            _write_text(last_signed_file, note)
+    note_file = None if last_signed_file is None else LastSignedNote(last_signed_file)
+    with writing_or_rollback(ledger.conn, "ledger_checkpoint") as owned:
+        anchor = _sign_locked(ledger, signers, note_file)
+    if owned and note_file is not None:
+        after_step("sign.committed")
+        note_file.settle_after_commit(ledger.conn)
+    return anchor
+
+
+def _sign_locked(
+    ledger: Ledger, signers: Sequence[StationKey], note_file: LastSignedNote | None
+) -> Anchor:
+    if note_file is not None:
+        note_file.settle(ledger.conn)
+    size = ledger.size()
+    known = _known_signed(ledger, note_file)
+    for signed in known:
+        _check_extends(ledger, size, signed)
+    last = max(known, key=lambda c: c.size, default=None)
+    origin = origin_for(ledger.station_id)
+    previous_size = 0 if last is None else last.size
+    root = ledger.root(size)
+    proof = ledger.consistency_proof(previous_size, size)
+    existing = ledger.conn.execute(
+        "SELECT note FROM ledger_checkpoints WHERE tree_size = ?", (size,)
+    ).fetchone()
+    if existing is not None and last is not None and last.size == size:
+        note = str(existing[0])
+        previous_size, proof = _previous_of(ledger, size)
+    else:
+        note = sign_checkpoint(Checkpoint(origin, size, root), signers)
+        ledger.conn.execute(
+            "INSERT INTO ledger_checkpoints (tree_size, root, note, signed_at) VALUES (?, ?, ?, ?)",
+            (size, root, note, format_at(ledger.clock())),
+        )
+    if note_file is not None:
+        # Under the write lock, so concurrent signers leave the newest note behind.
+        note_file.stage(note)
     return Anchor(note, previous_size, tuple(proof))
 
 
@@ -163,13 +249,31 @@ def _previous_of(ledger: Ledger, size: int) -> tuple[int, list[bytes]]:
     return previous, ledger.consistency_proof(previous, size)
 
 
-def _last_signed(ledger: Ledger, last_signed_file: Path | None) -> Checkpoint | None:
+def _known_signed(ledger: Ledger, note_file: LastSignedNote | None) -> list[Checkpoint]:
+    """The newest checkpoint in the database and the one in the note beside the key."""
     stored = latest_checkpoint(ledger.conn)
-    candidates = [] if stored is None else [stored.checkpoint]
-    if last_signed_file is not None and last_signed_file.exists():
-        note = SignedNote.parse(last_signed_file.read_text("utf-8"))
-        candidates.append(Checkpoint.parse_body(note.body))
-    return max(candidates, key=lambda c: c.size, default=None)
+    known = [] if stored is None else [stored.checkpoint]
+    beside_key = None if note_file is None else note_file.checkpoint()
+    if beside_key is not None:
+        known.append(beside_key)
+    return known
+
+
+def _check_extends(ledger: Ledger, size: int, signed: Checkpoint) -> None:
+    if size < signed.size:
+        raise InconsistentCheckpointError(
+            f"the ledger has {size} leaves but a checkpoint of size {signed.size} was "
+            "signed: the database was truncated or restored from an older backup; "
+            "restore the newest backup, do not sign"
+        )
+    try:
+        proof = ledger.consistency_proof(signed.size, size)
+        verify_consistency(signed.size, size, proof, signed.root, ledger.root(size))
+    except ProofError as exc:
+        raise InconsistentCheckpointError(
+            f"the ledger does not extend the checkpoint of size {signed.size} "
+            f"({exc}): history was rewritten; do not sign, run `evidock verify`"
+        ) from None
 
 
 def anchor_for(conn: sqlite3.Connection, ledger: Ledger, size: int) -> Anchor:
@@ -181,36 +285,3 @@ def anchor_for(conn: sqlite3.Connection, ledger: Ledger, size: int) -> Anchor:
         raise CheckpointError(f"no checkpoint of size {size} was signed")
     previous, proof = _previous_of(ledger, size)
     return Anchor(str(row[0]), previous, tuple(proof))
-
-
-def rotate_key(
-    ledger: Ledger, old: StationKey, keys_dir: Path, *, last_signed_file: Path | None = None
-) -> tuple[StationKey, Anchor]:
-    """Replace the station key: a ``key.rotated`` leaf, then a checkpoint signed by both.
-
-    The checkpoint carrying both signatures is what lets an auditor holding either key
-    trust the other. The new key is written to ``station.ed25519.new`` before the ledger
-    names it, so a crash in between leaves it recoverable.
-    """
-    new = StationKey.generate(old.name)
-    pending = keys_dir / "pending"
-    new.save(pending)
-    with writing(ledger.conn, "ledger_rotate"):
-        ledger.append(KEY_ROTATED, {"old_key": old.verifier.text(), "new_key": new.verifier.text()})
-        anchor = make_checkpoint(ledger, [old, new], last_signed_file=last_signed_file)
-    retired = keys_dir / f"station.{old.verifier.hash.hex()}.pub.pem"
-    retired.write_bytes(old.verifier.pem())
-    new.save(keys_dir)
-    for leftover in pending.iterdir():
-        leftover.unlink()
-    pending.rmdir()
-    return new, anchor
-
-
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    with tmp.open("w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    tmp.replace(path)

@@ -3,6 +3,10 @@
 The verifier key text is Go's sumdb/note format, ``name+hash+base64(0x01 || pubkey)``,
 with hash the first 4 bytes of SHA-256(name || "\\n" || 0x01 || pubkey), so existing
 signed-note tools read it.
+
+File modes: the keys folder and the public files are readable by anyone who may verify
+(0755 / 0644); the private key alone is private (0600). ``ledger.keyring.Keyring`` is the
+one owner of the folder; the file-level steps it takes live here.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import binascii
 import hashlib
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -25,6 +30,29 @@ from ledger.errors import StationKeyError
 ALG_ED25519: Final = 0x01
 PRIVATE_NAME: Final = "station.ed25519"
 PUBLIC_NAME: Final = "station.pub.pem"
+FOLDER_MODE: Final = 0o755
+PUBLIC_MODE: Final = 0o644
+PRIVATE_MODE: Final = 0o600
+
+# Tests set this to kill the process right after a named step, to prove that every step
+# of creating, signing and rotating is crash-safe. None in production: a no-op.
+crash_test_hook: Callable[[str], None] | None = None
+
+
+def after_step(step: str) -> None:
+    """Mark a durable step of the keys folder protocol (see ``crash_test_hook``)."""
+    if crash_test_hook is not None:
+        crash_test_hook(step)
+
+
+def key_fingerprint(public: bytes) -> str:
+    """SHA-256 of the raw 32-byte public key, hex in groups of four, for people to compare.
+
+    An auditor recomputes it without evidock:
+    ``openssl pkey -pubin -in station.pub.pem -outform DER | tail -c 32 | sha256sum``.
+    """
+    digest = hashlib.sha256(public).hexdigest()
+    return " ".join(digest[i : i + 4] for i in range(0, len(digest), 4))
 
 
 def key_hash(name: str, public: bytes) -> bytes:
@@ -60,6 +88,9 @@ class VerifierKey:
             return False
         return True
 
+    def fingerprint(self) -> str:
+        return key_fingerprint(self.public)
+
     def pem(self) -> bytes:
         return Ed25519PublicKey.from_public_bytes(self.public).public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
@@ -92,6 +123,9 @@ class PublicKeyFile:
 
     def for_name(self, name: str) -> VerifierKey:
         return VerifierKey(self.name or name, self.public)
+
+    def fingerprint(self) -> str:
+        return key_fingerprint(self.public)
 
 
 def read_public_key(path: Path) -> PublicKeyFile:
@@ -131,24 +165,31 @@ class StationKey:
 
     @classmethod
     def load_or_create(cls, keys_dir: Path, name: str) -> StationKey:
-        """The key at ``keys_dir/station.ed25519``, made (0600 in a 0700 folder) if absent."""
+        """The key at ``keys_dir/station.ed25519``, made (0600, public 0644) if absent.
+
+        The file-level step of ``Keyring.open``, which the station calls (it also recovers
+        a pending rotation and refuses to make a key for a ledger already signed).
+        """
         path = keys_dir / PRIVATE_NAME
         if path.exists():
             return cls.load(keys_dir, name)
         key = cls.generate(name)
-        keys_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.chmod(keys_dir, 0o700)
+        prepare_folder(keys_dir)
         # Two first starts at once (two sessions' first checkpoint) must not each make a
         # key: the private key is published with link(), which refuses an existing name,
         # and the loser takes the winner's key.
-        if not _write_new(path, key._private_pem(), 0o600):
+        if not write_new(path, key.private_pem(), PRIVATE_MODE):
             return cls.load(keys_dir, name)
-        _write_atomic(keys_dir / PUBLIC_NAME, key.verifier.pem(), 0o644)
+        after_step("key.created")
+        write_atomic(keys_dir / PUBLIC_NAME, key.verifier.pem(), PUBLIC_MODE)
         return key
 
     @classmethod
     def load(cls, keys_dir: Path, name: str) -> StationKey:
-        path = keys_dir / PRIVATE_NAME
+        return cls.load_file(keys_dir / PRIVATE_NAME, name)
+
+    @classmethod
+    def load_file(cls, path: Path, name: str) -> StationKey:
         try:
             loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
         except (OSError, ValueError) as exc:
@@ -160,14 +201,7 @@ class StationKey:
             raise StationKeyError(f"{path} is not an Ed25519 key")
         return cls(loaded, name)
 
-    def save(self, keys_dir: Path) -> None:
-        """Write the private key (0600) and the public PEM; replaces both atomically."""
-        keys_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.chmod(keys_dir, 0o700)
-        _write_atomic(keys_dir / PRIVATE_NAME, self._private_pem(), 0o600)
-        _write_atomic(keys_dir / PUBLIC_NAME, self.verifier.pem(), 0o644)
-
-    def _private_pem(self) -> bytes:
+    def private_pem(self) -> bytes:
         return self._private.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
@@ -178,11 +212,27 @@ class StationKey:
         return self._private.sign(message)
 
 
+def prepare_folder(keys_dir: Path) -> None:
+    """Make the keys folder (0755: auditors read the public key in it)."""
+    keys_dir.mkdir(mode=FOLDER_MODE, parents=True, exist_ok=True)
+    set_mode(keys_dir, FOLDER_MODE)
+
+
+def set_mode(path: Path, mode: int) -> None:
+    """Give ``path`` exactly ``mode`` (the umask does not apply); absent files are skipped."""
+    try:
+        if path.stat().st_mode & 0o7777 != mode:
+            os.chmod(path, mode)
+    except FileNotFoundError:
+        pass
+
+
 def _write_tmp(path: Path, data: bytes, mode: int) -> Path:
     tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     tmp.unlink(missing_ok=True)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
+        os.fchmod(fd, mode)
         os.write(fd, data)
         os.fsync(fd)
     finally:
@@ -190,7 +240,7 @@ def _write_tmp(path: Path, data: bytes, mode: int) -> Path:
     return tmp
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
     dir_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(dir_fd)
@@ -198,13 +248,13 @@ def _fsync_dir(folder: Path) -> None:
         os.close(dir_fd)
 
 
-def _write_atomic(path: Path, data: bytes, mode: int) -> None:
-    """Write or replace ``path`` atomically and durably."""
+def write_atomic(path: Path, data: bytes, mode: int) -> None:
+    """Write or replace ``path`` atomically and durably, with exactly ``mode``."""
     os.replace(_write_tmp(path, data, mode), path)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
-def _write_new(path: Path, data: bytes, mode: int) -> bool:
+def write_new(path: Path, data: bytes, mode: int) -> bool:
     """Create ``path`` atomically and durably; False (nothing written) if it exists."""
     tmp = _write_tmp(path, data, mode)
     try:
@@ -213,5 +263,30 @@ def _write_new(path: Path, data: bytes, mode: int) -> bool:
         return False
     finally:
         tmp.unlink()
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
+    return True
+
+
+def sweep_tmp(folder: Path) -> list[Path]:
+    """Remove the temporary files of writers that died (``name.<pid>.<thread>.tmp``)."""
+    removed: list[Path] = []
+    for tmp in folder.glob("*.tmp"):
+        parts = tmp.name.split(".")
+        if len(parts) < 4 or not parts[-3].isdigit():
+            continue
+        pid = int(parts[-3])
+        if pid == os.getpid() or _alive(pid):
+            continue
+        tmp.unlink(missing_ok=True)
+        removed.append(tmp)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
     return True
