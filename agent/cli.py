@@ -10,11 +10,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sqlite3
 import sys
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from agent import ledger_cli
@@ -99,6 +103,7 @@ def print_session(report: SessionReport, out: Any = None) -> None:
 def cmd_ingest(args: argparse.Namespace) -> int:
     station = _station(args, create=True)
     progress = Progress("ingest", enabled=None if not args.json else False)
+    stop = threading.Event()
     session = IngestSession(
         station,
         Path(args.source),
@@ -107,15 +112,17 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         on_bytes=progress.advance,
         on_plan=progress.plan,
         on_file=progress.file_done,
+        stop=stop,
     )
     try:
-        report = session.run()
+        with _first_ctrl_c_stops(stop):
+            report = session.run()
     except BaseException:
-        # An interrupted session was closed on record: sign that too before leaving.
+        # A session stopped by a second Ctrl-C was closed on record: sign that too.
         _sign(station)
         raise
     progress.finish()
-    if args.case:
+    if args.case and not stop.is_set():
         link(
             station.conn,
             station.ledger(),
@@ -131,7 +138,33 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         print(json.dumps(report.as_json(), ensure_ascii=False, indent=1))
     else:
         print_session(report)
+    if stop.is_set():
+        raise KeyboardInterrupt
     return 0 if report.ok else 1
+
+
+@contextmanager
+def _first_ctrl_c_stops(stop: threading.Event) -> Iterator[None]:
+    """The first Ctrl-C finishes the file being copied and stops; a second stops now
+    (the partial copy resumes next time)."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        _fresh_line()
+        print(
+            "\nevidock ingest: stopping after the file being copied (Ctrl-C again to stop "
+            "now; the copy resumes next time)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def cmd_link(args: argparse.Namespace) -> int:

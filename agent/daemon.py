@@ -86,6 +86,7 @@ class Daemon:
                 on_bytes=progress.advance if progress else None,
                 on_plan=progress.plan if progress else None,
                 on_file=progress.file_done if progress else None,
+                stop=self.stop_event,
             )
             report = session.run()
         except (EvidockError, HashingError) as exc:

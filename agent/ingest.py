@@ -16,6 +16,7 @@ import logging
 import secrets
 import shutil
 import sqlite3
+import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -169,6 +170,20 @@ class _Copied:
         )
 
 
+STOPPED = "not copied: the session was stopped before this file; it stays on the recorder"
+
+
+def _not_copied(item: FootageFile, reason: str) -> FileOutcome:
+    return FileOutcome(
+        source_path=display_path(item.rel_path),
+        source_path_b64=path_b64(item.rel_path),
+        status="skipped",
+        kind=item.kind,
+        size=item.size,
+        reason=reason,
+    )
+
+
 def new_session_id() -> str:
     return f"S{utc_now():%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
 
@@ -199,8 +214,13 @@ class IngestSession:
         on_bytes: Callable[[int], None] | None = None,
         on_plan: Callable[[int, int], None] | None = None,
         on_file: Callable[[], None] | None = None,
+        stop: threading.Event | None = None,
     ) -> None:
         self.station = station
+        # Set to stop between files: the file being copied is finished (so nothing is
+        # left committed to the store without its ledger leaf), the rest stay on the
+        # recorder, and the session closes incomplete, on record.
+        self.stop = stop
         self.source = source
         self.officer = officer
         self.recorder_override = recorder
@@ -284,6 +304,9 @@ class IngestSession:
         engine = self.station.engine()
         try:
             for item in scan.files:
+                if self.stop is not None and self.stop.is_set():
+                    report.outcomes.append(_not_copied(item, STOPPED))
+                    continue
                 report.outcomes.append(self._ingest_file(conn, led, engine, report, serial, item))
                 if self.on_file:
                     self.on_file()
@@ -307,7 +330,7 @@ class IngestSession:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             with transaction(conn):
-                close_incomplete(conn, led, report.session_id, reason)
+                close_incomplete(conn, led, report.session_id, [{"path": "", "reason": reason}])
         except Exception:
             # The session stays open; the next command that opens the station closes it
             # (its process will be gone).

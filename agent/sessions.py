@@ -17,6 +17,7 @@ from pathlib import Path
 
 from agent.clock import iso, utc_now
 from agent.database import transaction
+from hashing import EvidenceStore
 from ledger import Ledger
 
 INTERRUPTED = "the station stopped before this docking session closed; dock the recorder again"
@@ -59,32 +60,65 @@ def owner_alive(owner: str | None) -> bool:
 
 
 def close_orphaned_sessions(
-    conn: sqlite3.Connection, ledger: Ledger, *, reason: str = INTERRUPTED
+    conn: sqlite3.Connection,
+    ledger: Ledger,
+    store: EvidenceStore | None = None,
+    *,
+    reason: str = INTERRUPTED,
 ) -> list[str]:
     """Close, on record, every open session whose process is gone; return their ids.
 
     Their committed clips stay committed; files not yet copied are still on the
     recorder (nothing is wiped before its session closes), so docking it again finishes
-    the work, resuming partial copies.
+    the work, resuming partial copies. When no live session remains, copies such a
+    process committed to the store without their ledger leaf are set aside (kept, out of
+    the audited evidence) and named in the closing leaf.
     """
     closed: list[str] = []
     with transaction(conn):
         rows = conn.execute(
             "SELECT session_id, owner FROM docking_sessions WHERE state = 'open' ORDER BY opened_at"
         ).fetchall()
-        for row in rows:
-            if owner_alive(row["owner"]):
-                continue
-            close_incomplete(conn, ledger, row["session_id"], reason)
-            closed.append(row["session_id"])
+        gone = [row["session_id"] for row in rows if not owner_alive(row["owner"])]
+        if not gone:
+            return []
+        live = len(rows) > len(gone)
+        set_aside = [] if live or store is None else _set_aside_orphans(conn, store)
+        for session_id in gone:
+            problems = [{"path": "", "reason": reason}]
+            if session_id == gone[0]:
+                problems += [
+                    {
+                        "path": str(path.relative_to(store.root)) if store else str(path),
+                        "reason": "a copy committed without its ledger leaf by the stopped "
+                        "process; set aside, the recorder still holds the file",
+                    }
+                    for path in set_aside
+                ]
+            close_incomplete(conn, ledger, session_id, problems)
+            closed.append(session_id)
     return closed
 
 
+def _set_aside_orphans(conn: sqlite3.Connection, store: EvidenceStore) -> list[Path]:
+    known = {str(row[0]) for row in conn.execute("SELECT sha256 FROM clips")}
+    moved: list[Path] = []
+    for name, _path in list(store.iter_objects()):
+        if name in known or len(name) != 64:
+            continue  # wrong names are the auditor's business, not a crash's
+        try:
+            target = store.set_aside(name)
+        except (OSError, ValueError):
+            continue
+        if target is not None:
+            moved.append(target)
+    return moved
+
+
 def close_incomplete(
-    conn: sqlite3.Connection, ledger: Ledger, session_id: str, reason: str
+    conn: sqlite3.Connection, ledger: Ledger, session_id: str, problems: list[dict[str, str]]
 ) -> None:
     """Close one open session as incomplete (inside the caller's transaction)."""
-    problems = [{"path": "", "reason": reason}]
     clips = conn.execute(
         "SELECT count(*) FROM sightings WHERE session_id = ?", (session_id,)
     ).fetchone()[0]

@@ -168,7 +168,7 @@ class Station:
         budget = BufferBudget(config.hashing.buffer_budget_mib * 1024 * 1024, options.read_size)
         conn = open_station_db(data_dir / DB_NAME)
         station = cls(config, data_dir, store, budget, options, conn)
-        station.orphans_closed = close_orphaned_sessions(conn, station.ledger())
+        station.orphans_closed = close_orphaned_sessions(conn, station.ledger(), store)
         return station
 
     @property

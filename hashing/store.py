@@ -4,6 +4,7 @@ Layout under the store root::
 
     objects/ab/cd/abcd...  committed evidence, mode 0444, never modified in place
     staging/               partial copies and resume journals; never evidence
+    orphans/<sha256>       copies a crash committed without their ledger leaf; set aside
 
 A file becomes evidence only by an atomic rename from ``staging/`` into ``objects/``
 after it was written, fsynced and checked; the ``objects/`` directory is fsynced after
@@ -39,6 +40,7 @@ class EvidenceStore:
         self.root = root
         self.objects_dir = root / "objects"
         self.staging_dir = root / "staging"
+        self.orphans_dir = root / "orphans"
 
     def create(self) -> EvidenceStore:
         """Make the store's folders (idempotent) and return self."""
@@ -102,6 +104,26 @@ class EvidenceStore:
                 self.staging_dir / f"{key}.journal", paths, now - max_age_seconds
             )
         return removed
+
+    def set_aside(self, sha256: str) -> Path | None:
+        """Move an object that no ledger leaf names out of ``objects/`` into ``orphans/``.
+
+        What a crash between the store's commit and the ledger's leaves: a verified copy
+        of a file the recorder still holds (its session never closed, so nothing was
+        wiped). Kept, never deleted, out of the audited evidence; docking the recorder
+        again commits the file anew. Returns the new path, or None if there was nothing
+        to move (or an orphan of that content is already kept, then it stays in place).
+        """
+        source = self.path_for(sha256)
+        if not source.is_file():
+            return None
+        self.orphans_dir.mkdir(parents=True, exist_ok=True)
+        target = self.orphans_dir / sha256
+        if not rename_noreplace(source, target):
+            return None
+        fsync_dir(self.orphans_dir)
+        fsync_dir(source.parent)
+        return target
 
     def iter_objects(self) -> Iterator[tuple[str, Path]]:
         """Every file under ``objects/`` as (file name, path), whatever its name.
