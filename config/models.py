@@ -18,7 +18,7 @@ from config.phrasing import close_matches, either, quoted_list, toml_value
 
 Algorithm = Literal["sha256", "blake3", "sm3"]
 
-_STATION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_STATION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _UTC_OFFSET = re.compile(r"^\s*(UTC|GMT|Z)?\s*[+-]\s*\d", re.IGNORECASE)
 DEFAULT_TIME_ZONE = "Asia/Shanghai"
 
@@ -68,14 +68,15 @@ class StationSection(Section):
     time_zone: str = Field(
         default=DEFAULT_TIME_ZONE,
         description="IANA time zone where the station stands (e.g. 'Asia/Shanghai', which "
-        "all of mainland China uses). Ledger times stay UTC; this zone reads recorder "
-        "clocks and shows local times in reports.",
+        "all of mainland China uses): the zone of its recorders' local clocks and of local "
+        "times shown to people. Ledger times stay UTC.",
     )
 
     @field_validator("id")
     @classmethod
     def _check_id(cls, value: str) -> str:
-        if not _STATION_ID.match(value):
+        # fullmatch: "$" would let a trailing newline into every leaf's station field.
+        if not _STATION_ID.fullmatch(value):
             raise ValueError(
                 f"{toml_value(value)} is not a usable station id; use 1-64 letters, digits, "
                 '".", "_" or "-", starting with a letter or digit, such as "bj-cy-02"'
@@ -85,21 +86,25 @@ class StationSection(Section):
     @field_validator("time_zone")
     @classmethod
     def _check_time_zone(cls, value: str) -> str:
-        if value in known_time_zones():
+        known = known_time_zones()
+        if value in known:
             return value
+        if not known:
+            raise ValueError(
+                "this system has no time zone database; install it (apt install tzdata, "
+                "or pip install tzdata into evidock's environment)"
+            )
+        example = f'"{DEFAULT_TIME_ZONE}" (all of mainland China)'
         if _UTC_OFFSET.match(value):
             hint = (
                 "an offset is not a time zone (it cannot follow a place's rules over the "
-                "years); write the IANA name of the station's place"
+                f"years); write the IANA name of the station's place, such as {example}"
             )
         else:
-            near = close_matches(value, known_time_zones())
-            hint = f"did you mean {either(near)}? Otherwise w" if near else "w"
-            hint += "rite an IANA time zone name"
-        raise ValueError(
-            f"{toml_value(value)} is not a known time zone; {hint}, such as "
-            f'"{DEFAULT_TIME_ZONE}" (all of mainland China)'
-        )
+            near = close_matches(value, known, limit=1)
+            hint = f"did you mean {either(near)}? Otherwise write" if near else "write"
+            hint += f" an IANA time zone name, such as {example}"
+        raise ValueError(f"{toml_value(value)} is not a known time zone; {hint}")
 
 
 class PathsSection(Section):
@@ -170,8 +175,8 @@ class HashingSection(Section):
 class DockingSection(Section):
     mount_root: FolderPath = Field(
         default=Path("/media/evidock"),
-        description="Folder under which recorder volumes appear when docked; each "
-        "subfolder holding a recorder layout is ingested.",
+        description="Folder under which recorder volumes appear when docked (it must "
+        "exist); each subfolder holding a recorder layout is ingested.",
     )
     settle_seconds: float = Field(
         default=1.0,
@@ -213,7 +218,8 @@ class DeliverySection(Section):
     )
     central_dir: FolderPath = Field(
         default=Path("/var/lib/evidock/central"),
-        description="Central storage folder for the 'folder' target.",
+        description="Central storage folder for the 'folder' target: a mounted share off "
+        "this station's disk (check-config warns when it is on the station's own disk).",
     )
     anchor_dir: FolderPath | None = Field(
         default=None,

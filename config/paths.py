@@ -73,7 +73,7 @@ class _Seen:
     exists: bool
     is_dir: bool = False
     device: int = -1
-    failure: str = ""
+    failure: str = ""  # set only when it does not exist as far as can be told
 
 
 def _look(path: Path) -> _Seen:
@@ -98,10 +98,10 @@ def _nearest_existing(path: Path) -> tuple[Path, _Seen]:
 
 def _writable_folder(key: str, path: Path) -> list[ConfigProblem]:
     seen = _look(path)
-    if seen.failure and not seen.exists:
+    if seen.failure:
         return [ConfigProblem(key, f"{path} cannot be used: {seen.failure}; {_fix(key)}")]
     if seen.exists and not seen.is_dir:
-        return [ConfigProblem(key, f"{path} is a file, not a folder; {_fix(key)}")]
+        return [ConfigProblem(key, f"{path} is not a folder; {_fix(key)}")]
     if seen.exists:
         failure = _probe(path)
         if failure:
@@ -114,17 +114,15 @@ def _writable_folder(key: str, path: Path) -> list[ConfigProblem]:
             ]
         return []
     parent, parent_seen = _nearest_existing(path)
-    if parent_seen.failure and not parent_seen.exists:
+    if parent_seen.failure:
         return [
             ConfigProblem(
-                key, f"{path} cannot be created: {parent} {parent_seen.failure}; {_fix(key)}"
+                key, f"{path} cannot be created: {parent}: {parent_seen.failure}; {_fix(key)}"
             )
         ]
     if not parent_seen.is_dir:
         return [
-            ConfigProblem(
-                key, f"{path} cannot be created: {parent} is a file, not a folder; {_fix(key)}"
-            )
+            ConfigProblem(key, f"{path} cannot be created: {parent} is not a folder; {_fix(key)}")
         ]
     failure = _probe(parent)
     if failure:
@@ -144,12 +142,12 @@ def _mount_root(config: StationConfig) -> list[ConfigProblem]:
     fix = f"create it, or set {key} to the folder where recorder volumes are mounted"
     problems = _relative(key, root)
     seen = _look(root)
-    if seen.failure and not seen.exists:
+    if seen.failure:
         problems.append(ConfigProblem(key, f"{root} cannot be used: {seen.failure}; {fix}"))
     elif not seen.exists:
         problems.append(ConfigProblem(key, f"{root} does not exist; {fix}"))
     elif not seen.is_dir:
-        problems.append(ConfigProblem(key, f"{root} is a file, not a folder; {fix}"))
+        problems.append(ConfigProblem(key, f"{root} is not a folder; {fix}"))
     elif not os.access(root, os.R_OK | os.X_OK):
         problems.append(
             ConfigProblem(

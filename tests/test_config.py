@@ -116,3 +116,8 @@ def test_an_offset_or_a_path_is_not_a_time_zone() -> None:
         assert "an offset is not a time zone" in _time_zone_problem(offset)
     for hostile in ("/etc/passwd", "../../etc/passwd", "Asia", ""):
         assert "is not a known time zone" in _time_zone_problem(hostile)
+
+
+def test_a_station_id_cannot_end_in_a_newline() -> None:
+    with pytest.raises(ConfigError, match="is not a usable station id"):
+        parse_config({"station": {"id": "bj-cy-02\n"}})

@@ -85,7 +85,7 @@ def test_a_missing_mount_root_says_to_create_it_or_set_the_key(tmp_path: Path) -
 def test_a_mount_root_that_is_a_file_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "media").write_text("not a folder", encoding="utf-8")
     (problem,) = _by_key(check_paths(_config(tmp_path)))["docking.mount_root"]
-    assert "is a file, not a folder; create it, or set docking.mount_root" in problem.reason
+    assert "is not a folder; create it, or set docking.mount_root" in problem.reason
 
 
 def test_a_data_dir_that_cannot_be_used_is_an_error(tmp_path: Path) -> None:
@@ -94,8 +94,8 @@ def test_a_data_dir_that_cannot_be_used_is_an_error(tmp_path: Path) -> None:
     loop = tmp_path / "loop"
     loop.symlink_to(loop)
     cases = {
-        tmp_path / "file": "is a file, not a folder; set paths.data_dir to a folder",
-        tmp_path / "file" / "data": f"cannot be created: {tmp_path / 'file'} is a file, not a",
+        tmp_path / "file": "is not a folder; set paths.data_dir to a folder",
+        tmp_path / "file" / "data": f"cannot be created: {tmp_path / 'file'} is not a folder",
         loop / "data": "cannot be used: Too many levels of symbolic links",
         UNWRITABLE: "cannot be written by ",
         UNWRITABLE / "evidock": f"does not exist and {_user()} cannot create it: {UNWRITABLE}",
@@ -142,12 +142,12 @@ def test_central_and_anchor_folders_must_be_folders(tmp_path: Path) -> None:
     (tmp_path / "anchors").write_text("x", encoding="utf-8")
     problems = _by_key(check_paths(_config(tmp_path, anchors=tmp_path / "anchors")))
     assert [p.severity for p in problems["delivery.central_dir"]] == ["error"]
-    assert "is a file, not a folder" in problems["delivery.central_dir"][0].reason
+    assert "is not a folder" in problems["delivery.central_dir"][0].reason
     assert [p.severity for p in problems["delivery.anchor_dir"]] == ["error"]
     # Without anchor_dir the anchors go to central_dir/anchors, which cannot be made here.
     (derived,) = _by_key(check_paths(_config(tmp_path)))["delivery.anchor_dir"]
     assert derived.reason.startswith(
-        f"{tmp_path / 'central' / 'anchors'} cannot be created: {tmp_path / 'central'} is a file"
+        f"{tmp_path / 'central' / 'anchors'} cannot be created: {tmp_path / 'central'} is not a"
     )
 
 
