@@ -32,7 +32,7 @@ from agent.ingest import IngestSession, SessionReport
 from agent.metadata import FfprobeMissingError
 from agent.progress import Progress
 from agent.station import Station, station_config
-from config import ConfigError, StationConfig, load_config
+from config import ConfigError, StationConfig, check_config_file, load_config
 from hashing import HashingError
 from ledger import InconsistentCheckpointError, LedgerError, rotate_key
 from uploader import DeliveryError
@@ -224,8 +224,14 @@ def cmd_rotate_key(args: argparse.Namespace) -> int:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    config = load_config(Path(args.file))
-    print(f"{args.file}: valid (station {config.station.id}, data dir {config.paths.data_dir})")
+    name = args.file or args.config
+    if not name:
+        raise UsageError("give the config file to check: evidock check-config FILE")
+    checked = check_config_file(Path(name))
+    for warning in checked.warnings:
+        print(f"{name}: {warning}", file=sys.stderr)
+    config = checked.config
+    print(f"{name}: valid (station {config.station.id}, data dir {config.paths.data_dir})")
     return 0
 
 
@@ -233,7 +239,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     from agent.daemon import run_daemon
 
     config_file = Path(args.config).absolute()
-    return run_daemon(load_config(config_file), once=args.once, config_file=config_file)
+    # The same checks as check-config, so a config it calls valid cannot crash the start.
+    checked = check_config_file(config_file)
+    for warning in checked.warnings:
+        print(f"evidock run: {config_file}: {warning}", file=sys.stderr)
+    return run_daemon(checked.config, once=args.once, config_file=config_file)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -321,8 +331,9 @@ def build_parser() -> argparse.ArgumentParser:
     _station_options(p)
     p.set_defaults(func=cmd_rotate_key)
 
-    p = sub.add_parser("check-config", help="validate a station config file")
-    p.add_argument("file", help="TOML config file")
+    p = sub.add_parser("check-config", help="validate a station config file and its folders")
+    p.add_argument("file", nargs="?", help="TOML config file")
+    p.add_argument("--config", help="the same, as every other command takes it")
     p.set_defaults(func=cmd_check_config)
 
     ledger_cli.register(sub)

@@ -1,0 +1,244 @@
+"""Every command, given bad input, says in one line what to do and exits 2 (or 1 where
+the input was usable but the result is not): never a traceback, never a changed ledger.
+
+A new command without a case here fails ``test_every_command_has_bad_input_cases``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from station_cli import run_as_auditor, run_cli
+
+from agent.cli import _subcommands, build_parser
+
+
+class Station:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.data = root / "d"
+        self.config = root / "station.toml"
+        self.clip = ""
+        self.session = ""
+
+    def leaves(self) -> int:
+        conn = sqlite3.connect(self.data / "station.db")
+        try:
+            return int(conn.execute("SELECT count(*) FROM ledger_leaves").fetchone()[0])
+        finally:
+            conn.close()
+
+
+@pytest.fixture(scope="module")
+def station(recorder_template: Path) -> Iterator[Station]:
+    # A folder an unprivileged auditor may enter (pytest's tmp folders are root's only).
+    root = Path(tempfile.mkdtemp(prefix="evidock-bad-input-"))
+    root.chmod(0o755)
+    made = Station(root)
+    (root / "mount").mkdir()
+    shutil.copytree(recorder_template, root / "mount" / "REC0001")
+    made.config.write_text(
+        f'[station]\nid = "bad-input-01"\n[paths]\ndata_dir = "{made.data}"\n'
+        f'[docking]\nmount_root = "{root / "mount"}"\n'
+        f'[delivery]\ncentral_dir = "{root / "central"}"\n',
+        "utf-8",
+    )
+    proc = run_cli("ingest", root / "mount" / "REC0001", "--config", made.config, "--json", check=0)
+    import json
+
+    report = json.loads(proc.stdout)
+    made.clip = report["clips"][0]["clip_id"]
+    made.session = report["session_id"]
+    run_cli("link", "--data-dir", made.data, "--case", "K-1", "--clip", made.clip, check=0)
+    yield made
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def _cases(s: Station) -> list[tuple[str, tuple[str, ...], int, str]]:
+    """(command, args, expected exit, a word the one-line message must hold)."""
+    d, r = str(s.data), s.root
+    missing = str(r / "no-such-thing")
+    garbage = r / "garbage.txt"
+    garbage.write_text("not a key, not an anchor, not a receipt\n", "utf-8")
+    bad_toml = r / "bad.toml"
+    bad_toml.write_text('[station]\nnmae = "x"\n[hashing]\nverify = "sometimes"\n', "utf-8")
+    no_mount = r / "no-mount.toml"
+    no_mount.write_text(
+        f'[station]\nid = "bad-input-01"\n[paths]\ndata_dir = "{s.data}"\n'
+        f'[docking]\nmount_root = "{r / "not-mounted"}"\n'
+        f'[delivery]\ncentral_dir = "{r / "central"}"\n',
+        "utf-8",
+    )
+    not_package = r / "not-a-package"
+    not_package.mkdir(exist_ok=True)
+    a_file = r / "a-file"
+    a_file.write_text("x", "utf-8")
+    return [
+        ("demo", ("--data-dir", "/proc/evidock-demo"), 2, "/proc"),
+        ("ingest", (missing, "--data-dir", d), 2, "does not exist"),
+        ("ingest", (str(a_file), "--data-dir", d), 2, "not a folder"),
+        ("ingest", (str(r / "mount" / "REC0001"), "--data-dir", str(a_file / "d")), 2, "data dir"),
+        ("ingest", (str(r / "mount" / "REC0001"), "--config", missing), 2, "does not exist"),
+        ("ingest", (str(r / "mount" / "REC0001"), "--config", str(bad_toml)), 2, "nmae"),
+        ("ingest", (str(r / "mount" / "REC0001"),), 2, "--data-dir"),
+        ("link", ("--data-dir", d, "--case", "K-2", "--clip", "cnothere"), 2, "no clip"),
+        ("link", ("--data-dir", d, "--case", " ", "--clip", s.clip), 2, "case number"),
+        ("link", ("--data-dir", missing, "--case", "K-2", "--clip", s.clip), 2, "no station"),
+        ("link", ("--data-dir", d, "--case", "K-2"), 2, "--clip"),
+        ("unlink", ("--data-dir", d, "--case", "K-1", "--session", "Snothere"), 2, "session"),
+        (
+            "fetch",
+            ("cnothere", "--data-dir", d, "--out", str(r / "o1"), "--who", "a", "--purpose", "b"),
+            2,
+            "no clip",
+        ),
+        (
+            "fetch",
+            (s.clip, "--data-dir", d, "--out", str(a_file), "--who", "a", "--purpose", "b"),
+            2,
+            "exists",
+        ),
+        (
+            "fetch",
+            (s.clip, "--data-dir", d, "--out", "/proc/evidock-out", "--who", "a", "--purpose", "b"),
+            2,
+            "/proc",
+        ),
+        (
+            "fetch",
+            (s.clip, "--data-dir", d, "--out", str(r / "o2"), "--who", " ", "--purpose", "b"),
+            2,
+            "--who",
+        ),
+        ("deliver", ("--data-dir", missing), 2, "no station"),
+        ("deliver", ("--config", str(bad_toml)), 2, "verify"),
+        ("run", ("--config", missing), 2, "does not exist"),
+        ("run", ("--config", str(no_mount), "--once"), 2, "mount_root"),
+        ("run", ("--config", str(bad_toml)), 2, "did you mean"),
+        ("rotate-key", ("--data-dir", missing), 2, "no station"),
+        ("check-config", (missing,), 2, "does not exist"),
+        ("check-config", (str(bad_toml),), 2, "did you mean"),
+        ("check-config", (str(no_mount),), 2, "mount_root"),
+        ("verify", ("--data-dir", missing), 2, "station"),
+        ("verify", ("--data-dir", d, "--pubkey", str(garbage)), 2, "key"),
+        ("verify", ("--data-dir", d, "--anchor", str(garbage)), 2, "anchor"),
+        ("proof", ("cnothere", "--data-dir", d), 2, "cnothere"),
+        (
+            "export",
+            (
+                "--data-dir",
+                d,
+                "--case",
+                "K-1",
+                "--out",
+                "/proc/evidock-x",
+                "--who",
+                "a",
+                "--purpose",
+                "b",
+            ),
+            2,
+            "/proc",
+        ),
+        (
+            "export",
+            (
+                "--data-dir",
+                d,
+                "--case",
+                "K-1",
+                "--out",
+                "/etc/hostname",
+                "--who",
+                "a",
+                "--purpose",
+                "b",
+            ),
+            2,
+            "/etc/hostname",
+        ),
+        (
+            "export",
+            (
+                "--data-dir",
+                d,
+                "--case",
+                "K-404",
+                "--out",
+                str(r / "p404"),
+                "--who",
+                "a",
+                "--purpose",
+                "b",
+            ),
+            2,
+            "K-404",
+        ),
+        ("export", ("--data-dir", d, "--case", "K-1", "--out", str(r / "p1")), 2, "--who"),
+        ("verify-package", (missing,), 2, "folder"),
+        ("verify-package", (str(not_package),), 2, "not an evidence package"),
+        ("pubkey", ("--data-dir", missing), 2, "station"),
+        ("verify-proof", (str(garbage), "--pubkey", str(garbage)), 2, "receipt"),
+    ]
+
+
+def test_every_command_has_bad_input_cases(station: Station) -> None:
+    commands = set(_subcommands(build_parser()))
+    covered = {case[0] for case in _cases(station)}
+    assert commands - covered == set(), "commands without a bad-input case"
+
+
+def test_bad_input_gives_one_line_and_changes_nothing(station: Station) -> None:
+    before = station.leaves()
+    failures = []
+    for command, args, code, word in _cases(station):
+        proc = run_cli(command, *args)
+        err = proc.stderr.strip()
+        if (
+            proc.returncode != code
+            or "Traceback" in proc.stderr
+            or word.lower() not in err.lower()
+            or (proc.stdout.strip() and code == 2)
+        ):
+            failures.append((command, args, proc.returncode, proc.stdout[-300:], err[-600:]))
+    assert failures == []
+    assert station.leaves() == before
+    verify = run_cli("verify", "--data-dir", station.data)
+    assert verify.returncode == 0, verify.stdout
+
+
+def test_unknown_option_shows_the_commands_usage(station: Station) -> None:
+    proc = run_cli("verify", "--data-dir", station.data, "--no-such-option", check=2)
+    assert "usage: evidock verify" in proc.stderr and "--no-such-option" in proc.stderr
+    proc = run_cli("--version", check=0)
+    assert proc.stdout.startswith("evidock ")
+
+
+def test_an_unprivileged_auditor_can_verify_and_cannot_write(station: Station) -> None:
+    proc = run_as_auditor("verify", "--data-dir", station.data, cwd=station.root)
+    assert "Traceback" not in proc.stderr
+    assert proc.returncode == 0, (proc.stdout, proc.stderr)
+    proc = run_as_auditor("pubkey", "--data-dir", station.data, cwd=station.root)
+    assert proc.returncode == 0 and "BEGIN PUBLIC KEY" in proc.stdout, proc.stderr
+    # The private key stays private.
+    keys = station.data / "keys"
+    private = [p for p in keys.iterdir() if p.suffix == ".ed25519"]
+    assert private and all(p.stat().st_mode & 0o077 == 0 for p in private)
+    before = station.leaves()
+    proc = run_as_auditor(
+        "link",
+        "--data-dir",
+        station.data,
+        "--case",
+        "K-9",
+        "--clip",
+        station.clip,
+        cwd=station.root,
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert station.leaves() == before
