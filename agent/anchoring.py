@@ -12,20 +12,29 @@ import sqlite3
 from pathlib import Path
 
 from agent.delivery import folder_target
-from agent.station import Station
-from ledger import Anchor, Keyring, StationKey, origin_for
+from agent.station import KEYS_DIR, Station
+from ledger import Anchor, Keyring, StationKey
 from ledger.anchor import LAST_SIGNED_NAME
 from uploader import DeliveryError, FolderTarget
 
 log = logging.getLogger("evidock")
 
-KEYS_DIR = "keys"
+__all__ = [
+    "KEYS_DIR",
+    "LAST_SIGNED",
+    "anchor_files",
+    "keyring",
+    "publish_checkpoint",
+    "rotate_station_key",
+    "station_key",
+]
+
 LAST_SIGNED = LAST_SIGNED_NAME
 
 
 def keyring(station: Station) -> Keyring:
     """The owner of ``DIR/keys`` for this station."""
-    return Keyring(station.data_dir / KEYS_DIR, origin_for(station.station_id))
+    return station.keyring()
 
 
 def station_key(station: Station) -> StationKey:

@@ -2,8 +2,8 @@
 
 A link is a ledger leaf (``case.linked`` / ``case.unlinked``), never an overwrite: the
 ``case_links`` rows are the catalogue's copy of those leaves, written in the same
-transaction. A case's clips are those of its linked clips and sessions, less the links
-taken back later.
+transaction. Which clips a case holds is replayed from the ledger's leaves, in one place
+(``ledger.membership``), for export, the CLI and the API alike.
 """
 
 from __future__ import annotations
@@ -102,29 +102,3 @@ def link(
             ),
         )
     return CaseLink(number, clip_id, session_id, officer, object_of_proof, leaf.index)
-
-
-def case_clips(conn: sqlite3.Connection, case_number: str) -> list[str]:
-    """The clip ids a case holds now, by replaying its links in ledger order."""
-    number = check_case_number(case_number)
-    members: dict[tuple[str | None, str | None], bool] = {}
-    for row in conn.execute(
-        "SELECT clip_id, session_id, linked FROM case_links WHERE case_number = ?"
-        " ORDER BY leaf_index",
-        (number,),
-    ):
-        members[(row["clip_id"], row["session_id"])] = bool(row["linked"])
-    clips: list[str] = []
-    for (clip_id, session_id), present in members.items():
-        if not present:
-            continue
-        if clip_id is not None:
-            clips.append(clip_id)
-        else:
-            clips.extend(
-                r["clip_id"]
-                for r in conn.execute(
-                    "SELECT DISTINCT clip_id FROM sightings WHERE session_id = ?", (session_id,)
-                )
-            )
-    return sorted(set(clips))

@@ -23,7 +23,7 @@ from typing import Any
 
 from agent import ledger_cli
 from agent.access import fetch_clip
-from agent.anchoring import KEYS_DIR, LAST_SIGNED, publish_checkpoint, station_key
+from agent.anchoring import publish_checkpoint, rotate_station_key
 from agent.cases import link
 from agent.database import DB_NAME, DatabaseError
 from agent.delivery import deliver_due, folder_target
@@ -34,7 +34,7 @@ from agent.progress import Progress
 from agent.station import Station, station_config
 from config import ConfigError, StationConfig, check_config_file, load_config
 from hashing import HashingError
-from ledger import InconsistentCheckpointError, LedgerError, rotate_key
+from ledger import InconsistentCheckpointError, LedgerError
 from uploader import DeliveryError
 
 Command = Callable[[argparse.Namespace], int]
@@ -209,16 +209,10 @@ def cmd_deliver(args: argparse.Namespace) -> int:
 
 def cmd_rotate_key(args: argparse.Namespace) -> int:
     station = _station(args)
-    old = station_key(station)
-    new, anchor = rotate_key(
-        station.ledger(),
-        old,
-        station.data_dir / KEYS_DIR,
-        last_signed_file=station.data_dir / KEYS_DIR / LAST_SIGNED,
-    )
-    published = folder_target(station).put_anchor(anchor.file_name(), anchor.text())
-    print(f"retired key: {old.verifier.text()}")
-    print(f"new key:     {new.verifier.text()}")
+    old, new, published = rotate_station_key(station)
+    station.record_key()
+    print(f"retired key: {old}")
+    print(f"new key:     {new}")
     print(f"checkpoint signed by both published as {published}; publish the new key")
     return 0
 

@@ -33,7 +33,9 @@ from hashing import (
     SourceOpener,
     open_source,
 )
-from ledger import Ledger
+from ledger import Keyring, Ledger, origin_for
+
+KEYS_DIR = "keys"
 
 
 def embedded_config(data_dir: Path, **sections: dict[str, object]) -> StationConfig:
@@ -162,14 +164,30 @@ class Station:
         """Open the station for writing; refuses a config that names another station."""
         data_dir = (data_dir or config.paths.data_dir).absolute()
         _check_writable(data_dir)
-        bind_identity(config, data_dir, config_file)
+        identity = bind_identity(config, data_dir, config_file)
         options = HashOptions.from_config(config.hashing)
         store = EvidenceStore(data_dir / "store").create()
         budget = BufferBudget(config.hashing.buffer_budget_mib * 1024 * 1024, options.read_size)
         conn = open_station_db(data_dir / DB_NAME)
         station = cls(config, data_dir, store, budget, options, conn)
         station.orphans_closed = close_orphaned_sessions(conn, station.ledger(), store)
+        if identity.key is None:
+            # The key is made with the station, so its identity can name it from the start.
+            station.record_key()
         return station
+
+    def keyring(self) -> Keyring:
+        """The owner of ``DIR/keys`` for this station."""
+        return Keyring(self.data_dir / KEYS_DIR, origin_for(self.station_id))
+
+    def record_key(self) -> None:
+        """Settle the keys folder (making the key if there is none) and write the
+        current public key into the station's identity."""
+        keyring = self.keyring()
+        keyring.open(self.ledger())
+        identity = StationIdentity.read(self.data_dir)
+        if identity is not None:
+            identity.with_key(keyring.verifier_text(), keyring.fingerprint()).write(self.data_dir)
 
     @property
     def station_id(self) -> str:
