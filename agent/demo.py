@@ -10,6 +10,7 @@ Run it again on the same folder to see a second docking recorded without duplica
 from __future__ import annotations
 
 import json
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -115,5 +116,27 @@ def run_demo(data_dir: Path, *, recorders: int, clips: int, as_json: bool) -> in
         for line in outcome.lines:
             print(f"  {line}")
         print("ledger verified: OK" if outcome.ok else "ledger verified: FAILED")
+        print(
+            f"check it yourself: {_evidock()} verify --data-dir {_shown(data_dir)} "
+            f"--anchor {_shown(config.delivery.anchor_dir or data_dir / 'anchors')}"
+        )
     ok = outcome.ok and summary["problems"] == 0 and summary["delivery_failed"] == 0
     return 0 if ok else 1
+
+
+def _evidock() -> str:
+    """How the user called evidock (``.venv/bin/evidock`` from a clone), to repeat it."""
+    called = Path(sys.argv[0])
+    if called.name != "evidock":
+        return "evidock"
+    try:
+        return str(called.absolute().relative_to(Path.cwd()))
+    except ValueError:
+        return str(called)
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
