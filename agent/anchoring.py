@@ -54,7 +54,7 @@ def publish_checkpoint(
     ledger = station.ledger(conn)
     if ledger.size() == 0:
         return None
-    anchor = keyring(station).sign(ledger)
+    anchor = station.keyring().sign(ledger)
     try:
         target.put_anchor(anchor.file_name(), anchor.text())
     except DeliveryError as exc:
@@ -68,7 +68,8 @@ def rotate_station_key(station: Station) -> tuple[str, str, Path]:
     Returns (retired key, new key, published anchor); the keys as signed-note verifier
     key texts. A DeliveryError means the rotation is done but its anchor is not published.
     """
-    old, new, anchor = keyring(station).rotate(station.ledger())
+    old, new, anchor = station.keyring().rotate(station.ledger())
+    station.record_key()
     published = folder_target(station).put_anchor(anchor.file_name(), anchor.text())
     return old.verifier.text(), new.verifier.text(), published
 
