@@ -1,8 +1,11 @@
-"""The ledger's `evidock` subcommands: verify, proof, export, verify-package, pubkey.
+"""The ledger's `evidock` subcommands: verify, proof, export, verify-package,
+verify-proof, pubkey.
 
 ``register(subparsers)`` adds them to the evidock CLI; each sets ``func(args) -> int``.
 ``main(argv)`` runs them on their own (``python3 -m agent.ledger_cli verify ...``).
-Exit codes: 0 all holds, 1 an integrity problem was found, 2 a usage problem.
+Exit codes: 0 all holds, 1 an integrity problem was found, 2 a usage problem, 3 (the
+verifiers) intact but not proven: leaves no trusted checkpoint signs, or a package key
+that nothing outside the package pins.
 """
 
 from __future__ import annotations
@@ -17,26 +20,55 @@ from pathlib import Path
 
 from agent.anchoring import KEYS_DIR
 from agent.database import DB_NAME, DatabaseError, open_readonly, open_station_db
-from agent.verification import VerificationInputError, verify_data_dir
+from agent.progress import StageProgress
+from agent.verification import (
+    VerificationInputError,
+    read_key,
+    read_labeled_anchors,
+    verify_data_dir,
+)
 from hashing import EvidenceStore
 from ledger import (
+    CheckpointError,
     InconsistentCheckpointError,
+    Keyring,
     Ledger,
     LedgerError,
-    PublicKeyFile,
-    StationKey,
+    ProofError,
     clip_receipt,
     export_case,
-    make_checkpoint,
     origin_for,
     read_public_key,
     verify_package,
 )
-from ledger.anchor import LAST_SIGNED_NAME, stored_checkpoints
+from ledger.anchor import stored_checkpoints
 from ledger.keys import PRIVATE_NAME, PUBLIC_NAME
+from ledger.receipt import check_receipt
 from ledger.report import report_json, report_text
 
 Command = Callable[[argparse.Namespace], int]
+
+EXIT_CODES = """exit status:
+  0  every leaf is intact and covered by a checkpoint signed by the trusted key
+     (with --require-anchor: also by an anchor given)
+  1  an integrity problem was found (each is named)
+  2  the input cannot be used (data dir, key, anchor)
+  3  intact but not proven: some leaves are not signed by a trusted checkpoint
+     (with --require-anchor: not covered by an anchor); they are only the station's word
+"""
+
+PACKAGE_EXIT_CODES = """exit status:
+  0  every file matches its signed leaf and the key is pinned (--pubkey or --anchor)
+  1  an integrity problem was found (each is named)
+  2  not an evidence package, or a key / anchor that cannot be used
+  3  internally consistent only: no --pubkey or --anchor pins the package's key
+"""
+
+PROOF_EXIT_CODES = """exit status:
+  0  the leaf is in the checkpoint signed by the key given
+  1  it is not (a wrong signature, leaf or proof)
+  2  not a receipt, an unusable key, or no leaf bytes to check (give --leaf)
+"""
 
 
 class UsageError(Exception):
@@ -52,11 +84,15 @@ def _one_line_errors(name: str) -> Callable[[Command], Command]:
             except InconsistentCheckpointError as exc:
                 print(f"evidock {name}: {exc}", file=sys.stderr)
                 return 1
-            except (UsageError, LedgerError, DatabaseError) as exc:
+            except (UsageError, VerificationInputError, LedgerError, DatabaseError) as exc:
                 print(f"evidock {name}: {exc}", file=sys.stderr)
-                return 2
+                return int(getattr(exc, "exit_code", 2))
             except sqlite3.DatabaseError as exc:
                 print(f"evidock {name}: station database error: {exc}", file=sys.stderr)
+                return 2
+            except OSError as exc:
+                where = f"{exc.filename}: " if exc.filename else ""
+                print(f"evidock {name}: {where}{exc.strerror or exc}", file=sys.stderr)
                 return 2
 
         return run
@@ -68,8 +104,11 @@ def _station_id(conn: sqlite3.Connection) -> str:
     row = conn.execute("SELECT data FROM ledger_leaves ORDER BY idx LIMIT 1").fetchone()
     if row is None:
         raise UsageError("the ledger is empty: nothing to do until the station has run")
-    station = json.loads(bytes(row[0])).get("station")
-    if not isinstance(station, str):
+    try:
+        station = json.loads(bytes(row[0])).get("station")
+    except (ValueError, AttributeError):
+        station = None
+    if not isinstance(station, str) or not station:
         raise UsageError("leaf 0 names no station: run `evidock verify` on this data dir")
     return station
 
@@ -81,47 +120,52 @@ def _data_dir(args: argparse.Namespace) -> Path:
     return data_dir
 
 
-def _progress(stage: str, done: int, total: int) -> None:
-    print(f"\r{stage}: {done}/{total}", end="", file=sys.stderr, flush=True)
+def _stage_progress(args: argparse.Namespace) -> StageProgress:
+    return StageProgress(enabled=False if getattr(args, "json", False) else None)
 
 
 @_one_line_errors("verify")
 def cmd_verify(args: argparse.Namespace) -> int:
     data_dir = _data_dir(args)
-    show = sys.stderr.isatty() and not args.json
+    progress = _stage_progress(args)
     try:
         outcome = verify_data_dir(
             data_dir,
             pubkey=Path(args.pubkey) if args.pubkey else None,
             anchors=[Path(name) for name in args.anchor or []],
-            progress=_progress if show else None,
+            require_anchor=args.require_anchor,
+            progress=progress,
         )
-    except VerificationInputError as exc:
-        raise UsageError(str(exc)) from None
-    if show:
-        print(file=sys.stderr)
+    finally:
+        progress.finish()
     report = outcome.report
     print(report_json(report) if args.json else report_text(report))
-    return 0 if report.ok else 1
+    return report.status
 
 
-def _writable(data_dir: Path) -> tuple[sqlite3.Connection, Ledger, StationKey]:
+def _writable(data_dir: Path) -> tuple[sqlite3.Connection, Ledger, Keyring]:
     conn = open_station_db(data_dir / DB_NAME)
-    station = _station_id(conn)
-    keys = data_dir / KEYS_DIR
-    if not (keys / PRIVATE_NAME).is_file():
-        raise UsageError(f"no station key in {keys}: run this on the station that holds the key")
-    return conn, Ledger(conn, station), StationKey.load(keys, origin_for(station))
+    try:
+        station = _station_id(conn)
+        keys = data_dir / KEYS_DIR
+        if not (keys / PRIVATE_NAME).is_file():
+            raise UsageError(
+                f"no station key in {keys}: run this on the station that holds the key"
+            )
+    except BaseException:
+        conn.close()
+        raise
+    return conn, Ledger(conn, station), Keyring(keys, origin_for(station))
 
 
 @_one_line_errors("proof")
 def cmd_proof(args: argparse.Namespace) -> int:
     data_dir = _data_dir(args)
-    conn, ledger, key = _writable(data_dir)
+    conn, ledger, keyring = _writable(data_dir)
     try:
         checkpoints = stored_checkpoints(conn)
         if not checkpoints or checkpoints[-1].size < ledger.size():
-            make_checkpoint(ledger, [key], last_signed_file=data_dir / KEYS_DIR / LAST_SIGNED_NAME)
+            keyring.sign(ledger)
             checkpoints = stored_checkpoints(conn)
         text = clip_receipt(ledger, args.clip_id, checkpoints).text()
     finally:
@@ -136,19 +180,21 @@ def cmd_proof(args: argparse.Namespace) -> int:
 @_one_line_errors("export")
 def cmd_export(args: argparse.Namespace) -> int:
     data_dir = _data_dir(args)
-    conn, ledger, key = _writable(data_dir)
+    conn, ledger, keyring = _writable(data_dir)
+    progress = _stage_progress(args)
     try:
         result = export_case(
             ledger,
             EvidenceStore(data_dir / "store"),
-            key,
+            keyring,
             args.case,
             Path(args.out),
             who=args.who,
             purpose=args.purpose,
-            last_signed_file=data_dir / KEYS_DIR / LAST_SIGNED_NAME,
+            progress=progress,
         )
     finally:
+        progress.finish()
         conn.close()
     print(
         f"exported case {result.case_number}: {len(result.clips)} clips, {result.leaves} "
@@ -161,9 +207,51 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_verify_package(args: argparse.Namespace) -> int:
     folder = Path(args.dir)
     if not folder.is_dir():
-        raise UsageError(f"{folder} is not a folder: give an evidence package folder")
-    pinned: PublicKeyFile | None = read_public_key(Path(args.pubkey)) if args.pubkey else None
-    report = verify_package(folder, pinned)
+        raise UsageError(f"{folder} is not a folder: give the folder `evidock export` wrote")
+    pinned = read_key(Path(args.pubkey)) if args.pubkey else None
+    anchors = read_labeled_anchors([Path(a) for a in args.anchor or []])
+    progress = _stage_progress(args)
+    try:
+        report = verify_package(folder, pinned, anchors, progress=progress)
+    finally:
+        progress.finish()
+    print(
+        json.dumps(report.as_json(), ensure_ascii=False, indent=2) if args.json else report.text()
+    )
+    return report.status
+
+
+def _read_bytes(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {what} {path}: {exc.strerror}") from None
+
+
+@_one_line_errors("verify-proof")
+def cmd_verify_proof(args: argparse.Namespace) -> int:
+    receipt = Path(args.receipt)
+    try:
+        text = _read_bytes(receipt, "the receipt").decode("utf-8")
+    except UnicodeDecodeError:
+        raise UsageError(
+            f"{receipt} is not a receipt (not UTF-8 text): give a file `evidock proof` wrote"
+        ) from None
+    leaf = _read_bytes(Path(args.leaf), "the leaf") if args.leaf else None
+    key = read_key(Path(args.pubkey))
+    try:
+        report = check_receipt(text, key, leaf)
+    except (ProofError, CheckpointError) as exc:
+        raise UsageError(
+            f"{receipt} is not a receipt ({exc}): give a file `evidock proof` wrote"
+        ) from None
+    if report.leaf is None and not report.problems:
+        raise UsageError(
+            f"{receipt} holds no leaf bytes: its checkpoint (size {report.checkpoint.size}) is "
+            f"validly signed, and it proves that leaf {report.index} is in it only for the leaf "
+            "whose bytes hash to the tree's leaf hash; give those bytes with --leaf FILE "
+            f"(in an export: leaves/{report.index:012d}.json)"
+        )
     print(
         json.dumps(report.as_json(), ensure_ascii=False, indent=2) if args.json else report.text()
     )
@@ -188,11 +276,28 @@ def cmd_pubkey(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ledger's subcommands to the evidock CLI."""
-    p = subparsers.add_parser("verify", help="verify the ledger and the evidence store")
+    raw = argparse.RawDescriptionHelpFormatter
+    p = subparsers.add_parser(
+        "verify",
+        help="verify the ledger and the evidence store",
+        description="Verify a station's ledger, its signed checkpoints, the anchors given "
+        "and the evidence store, trusting only the public key and the anchors.",
+        epilog=EXIT_CODES,
+        formatter_class=raw,
+    )
     p.add_argument("--data-dir", required=True, help="station data dir (a copy will do)")
-    p.add_argument("--pubkey", help="station public key (PEM or signed-note verifier key)")
+    p.add_argument(
+        "--pubkey",
+        help="station public key (PEM or signed-note verifier key); default: the station's "
+        "own, which proves less",
+    )
     p.add_argument(
         "--anchor", action="append", help="anchor file, or a folder of them (repeatable)"
+    )
+    p.add_argument(
+        "--require-anchor",
+        action="store_true",
+        help="exit 3 unless an anchor given covers every leaf",
     )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_verify)
@@ -206,16 +311,43 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p = subparsers.add_parser("export", help="export a case's evidence package")
     p.add_argument("--data-dir", required=True, help="station data dir")
     p.add_argument("--case", required=True, help="case number")
-    p.add_argument("--out", required=True, help="new folder for the package")
-    p.add_argument("--who", default="cli", help="who exports (recorded in the ledger)")
-    p.add_argument("--purpose", default="", help="why (recorded in the ledger)")
+    p.add_argument("--out", required=True, help="new (or empty) folder for the package")
+    p.add_argument("--who", required=True, help="who exports (recorded in the ledger)")
+    p.add_argument("--purpose", required=True, help="why (recorded in the ledger)")
     p.set_defaults(func=cmd_export)
 
-    p = subparsers.add_parser("verify-package", help="check an evidence package offline")
+    p = subparsers.add_parser(
+        "verify-package",
+        help="check an evidence package offline",
+        description="Check an evidence package offline. The key inside the package proves "
+        "nothing alone: pin it with --pubkey or with anchors from central storage.",
+        epilog=PACKAGE_EXIT_CODES,
+        formatter_class=raw,
+    )
     p.add_argument("dir", help="the package folder")
-    p.add_argument("--pubkey", help="pin the station public key")
+    p.add_argument("--pubkey", help="pin the station public key (PEM or verifier key)")
+    p.add_argument(
+        "--anchor",
+        action="append",
+        help="anchor file from central storage, or a folder of them (repeatable): pins the "
+        "key that signed it",
+    )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_verify_package)
+
+    p = subparsers.add_parser(
+        "verify-proof",
+        help="check a receipt (C2SP tlog-proof) offline",
+        description="Check a receipt written by `evidock proof`: the checkpoint's signature "
+        "by the key given, the leaf's rules and its inclusion in the checkpoint.",
+        epilog=PROOF_EXIT_CODES,
+        formatter_class=raw,
+    )
+    p.add_argument("receipt", help="the receipt file")
+    p.add_argument("--leaf", help="the leaf's bytes, when the receipt does not hold them")
+    p.add_argument("--pubkey", required=True, help="station public key (PEM or verifier key)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=cmd_verify_proof)
 
     p = subparsers.add_parser("pubkey", help="print the station public key")
     p.add_argument("--data-dir", required=True, help="station data dir")

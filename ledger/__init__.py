@@ -16,14 +16,16 @@ from ledger.errors import (
     ProofError,
     StationKeyError,
 )
-from ledger.export import ExportResult, case_clips, export_case
+from ledger.export import ExportIntegrityError, ExportResult, case_clips, export_case
 from ledger.keyring import Keyring, rotate_key
 from ledger.keys import PublicKeyFile, StationKey, VerifierKey, read_public_key
 from ledger.leaf import KINDS, Leaf, encode_leaf, leaf_hash, parse_leaf
 from ledger.log import Ledger
+from ledger.membership import case_members, case_members_of
 from ledger.package import PackageReport, verify_package
-from ledger.receipt import TlogProof, clip_receipt, verify_proof
+from ledger.receipt import ReceiptReport, TlogProof, check_receipt, clip_receipt, verify_proof
 from ledger.report import VerifyReport
+from ledger.rules import LeafRules
 from ledger.verify import verify_station
 
 __all__ = [
@@ -33,11 +35,13 @@ __all__ = [
     "CheckpointError",
     "ClipRecord",
     "EvidenceFiles",
+    "ExportIntegrityError",
     "ExportResult",
     "InconsistentCheckpointError",
     "Keyring",
     "Leaf",
     "LeafFormatError",
+    "LeafRules",
     "Ledger",
     "LedgerError",
     "LedgerStateError",
@@ -45,6 +49,7 @@ __all__ = [
     "PackageReport",
     "ProofError",
     "PublicKeyFile",
+    "ReceiptReport",
     "SignedNote",
     "StationKey",
     "StationKeyError",
@@ -53,6 +58,9 @@ __all__ = [
     "VerifierKey",
     "VerifyReport",
     "case_clips",
+    "case_members",
+    "case_members_of",
+    "check_receipt",
     "clip_receipt",
     "encode_leaf",
     "export_case",

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+#: ``progress(stage, done, total)``: stage "leaves" counts leaves; every other stage
+#: ("store", "package", "export") counts bytes.
 Progress = Callable[[str, int, int], None]
 _READ = 1 << 20
 
@@ -50,9 +52,14 @@ class AuditResult:
     problems: list[str] = field(default_factory=list)
 
 
-def file_sha256(path: Path) -> str:
+def file_sha256(path: Path, advance: Callable[[int], None] | None = None) -> str:
+    digest = hashlib.sha256()
     with path.open("rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
+        while chunk := f.read(_READ):
+            digest.update(chunk)
+            if advance is not None:
+                advance(len(chunk))
+    return digest.hexdigest()
 
 
 def changed_windows(path: Path, clip: ClipRecord) -> tuple[list[int], int]:
@@ -102,10 +109,25 @@ def audit_store(
     in_place: set[str] = set()
     elsewhere: dict[str, list[Path]] = {}
     objects = list(store.iter_objects())
-    for done, (name, path) in enumerate(objects, start=1):
+    total = sum(_size(path) for _, path in objects)
+    done = 0
+
+    def advance(n: int) -> None:
+        nonlocal done
+        done += n
         if progress is not None:
-            progress("store", done, len(objects))
-        digest = file_sha256(path)
+            progress("store", min(done, total), total)
+
+    if progress is not None:
+        progress("store", 0, total)
+    for name, path in objects:
+        try:
+            digest = file_sha256(path, advance)
+        except OSError as exc:
+            result.problems.append(
+                f"unreadable file {path}: {exc.strerror}: verify as a user who can read the store"
+            )
+            continue
         home = _home(store, name)
         if name in expected and home == path:
             if digest == name:
@@ -139,6 +161,13 @@ def audit_store(
                 f"({store.path_for(sha)} absent)"
             )
     return result
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def _modified(result: AuditResult, path: Path, clip: ClipRecord) -> None:

@@ -111,6 +111,7 @@ def render_custody(
     purpose: str,
     checkpoint_size: int,
     key_text: str,
+    fingerprint: str,
     clips: Sequence[ClipCustody],
 ) -> str:
     sections = "".join(_clip_section(clip, station) for clip in clips)
@@ -122,13 +123,23 @@ def render_custody(
         (("记录数", "Records"), len(clips)),
         (("签名检查点", "Signed checkpoint"), f"tree size {checkpoint_size} (checkpoint.txt)"),
         (("站点公钥", "Station key"), key_text),
+        (("公钥指纹 (SHA-256)", "Key fingerprint (SHA-256)"), fingerprint),
+        (
+            ("公钥来源", "Key source"),
+            "随本包提供，未经固定：请与采集站公布的指纹核对，或以 --pubkey / --anchor 校验 / "
+            "bundled in this package, not pinned: compare the fingerprint with the one the "
+            "station published, or verify with --pubkey / --anchor",
+        ),
     ]
     rows = "".join(f"<tr><th>{_label(*label)}</th><td>{_text(v)}</td></tr>" for label, v in summary)
     how = (
         "在本目录运行 <code>sha256sum -c SHA256SUMS</code>、<code>b3sum -c B3SUMS</code> 与 "
-        "<code>evidock verify-package .</code> 校验。 / Check with "
+        "<code>evidock verify-package . --pubkey 站点公钥</code>（或 <code>--anchor</code> "
+        "中心存储的锚点）校验；未固定公钥时，校验只证明本包内部一致。 / Check with "
         "<code>sha256sum -c SHA256SUMS</code>, <code>b3sum -c B3SUMS</code> and "
-        "<code>evidock verify-package .</code> run in this folder."
+        "<code>evidock verify-package . --pubkey STATION_KEY</code> (or <code>--anchor</code> "
+        "with anchors from central storage) run in this folder; without a pinned key it "
+        "proves internal consistency only."
     )
     return (
         '<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8">'

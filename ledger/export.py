@@ -6,13 +6,19 @@
     OUT/leaves/<index>.json              each relevant leaf's exact bytes
     OUT/proofs/<index>.tlog-proof        its inclusion proof in checkpoint.txt
     OUT/checkpoint.txt                   the signed checkpoint (covers the export itself)
+    OUT/checkpoint.anchor                the same, with the consistency proof from the
+                                         station's previous checkpoint (an anchor's format)
     OUT/station.pub.pem, station.vkey    the station key, PEM and signed-note verifier key
     OUT/manifest.json, custody.html      what is in it; the bilingual chain-of-custody report
     OUT/SHA256SUMS, OUT/B3SUMS           `sha256sum -c` / `b3sum -c` lists of every file
 
-The export appends a ``clip.accessed`` leaf (action "export") per clip and a
-``case.exported`` leaf, then signs a checkpoint covering them, so the package proves its
-own export event.
+The case's clips come from the one replay of case membership (``ledger.membership``).
+As ``fetch`` does, the access is recorded before a byte of evidence is copied: a
+``clip.accessed`` leaf (action "export") per clip and a ``case.exported`` leaf naming
+every clip the case holds are committed, then a checkpoint covering them is signed, and
+only then are the clips copied (each checked against its SHA-256 and BLAKE3). If anything
+fails after OUT was prepared, what was written there is removed: OUT is either a whole
+package or absent, and the attempt stays on record.
 """
 
 from __future__ import annotations
@@ -20,36 +26,50 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
-import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, Final
+from typing import Any
 
 from blake3 import blake3
 
-from ledger.anchor import make_checkpoint
-from ledger.audit import EvidenceFiles
+from ledger.anchor import Anchor
+from ledger.audit import EvidenceFiles, Progress
 from ledger.checkpoint import SignedNote
 from ledger.custody import ClipCustody, render_custody
 from ledger.errors import PackageError
-from ledger.keys import StationKey
+from ledger.keyring import Keyring
+from ledger.keys import VerifierKey, key_fingerprint
+from ledger.layout import (
+    ANCHOR_FILE,
+    MANIFEST_FORMAT,
+    prepare_out,
+    remove_written,
+    safe_name,
+    write_sums,
+)
 from ledger.leaf import (
     CASE_EXPORTED,
     CASE_LINKED,
     CASE_UNLINKED,
     CLIP_ACCESSED,
     CLIP_INGESTED,
+    CLIP_REDOCKED,
     DOCKING_CLOSED,
     DOCKING_OPENED,
     Leaf,
 )
 from ledger.log import Ledger, format_at, writing
+from ledger.membership import case_key, case_members
 from ledger.receipt import TlogProof, verify_proof
 
-MANIFEST_FORMAT: Final = "evidock.export@v1"
-_UNSAFE = re.compile(r"[^\w.\-]+")
 _COPY = 1 << 20
+
+
+class ExportIntegrityError(PackageError):
+    """A stored clip does not match its ledger hashes: nothing was handed out."""
+
+    exit_code = 1
 
 
 @dataclass(frozen=True)
@@ -61,106 +81,119 @@ class ExportResult:
     checkpoint_size: int
 
 
-def safe_name(name: str) -> str:
-    """A file name safe in a sums file and on any file system (letters, digits, . _ -)."""
-    cleaned = _UNSAFE.sub("_", name).strip("._") or "clip"
-    return cleaned[:120]
-
-
 def case_clips(ledger: Ledger, case_number: str) -> dict[str, Leaf]:
-    """Clip id -> the case.linked leaf that put it in the case, as the links now stand."""
-    linked: dict[str, Leaf] = {}
-    for leaf in ledger.find(case_number=case_number):
-        if leaf.kind not in (CASE_LINKED, CASE_UNLINKED):
-            continue
-        if leaf.body.get("clip_id"):
-            targets = [str(leaf.body["clip_id"])]
-        elif leaf.body.get("session_id"):
-            targets = [
-                str(s.body["clip_id"])
-                for s in ledger.find(session_id=str(leaf.body["session_id"]))
-                if s.kind == CLIP_INGESTED
-            ]
-        else:
-            targets = []
-        for clip_id in targets:
-            if leaf.kind == CASE_LINKED:
-                linked.setdefault(clip_id, leaf)
-            else:
-                linked.pop(clip_id, None)
-    return linked
+    """Clip id -> the case.linked leaf that put it in the case (``case_members``)."""
+    return case_members(ledger, case_number)
 
 
-def _custody_leaves(ledger: Ledger, clip_id: str, case_number: str, session: str) -> list[Leaf]:
-    leaves = {leaf.index: leaf for leaf in ledger.find(clip_id=clip_id)}
-    for leaf in ledger.find(session_id=session):
-        if leaf.kind in (DOCKING_OPENED, DOCKING_CLOSED) or (
-            leaf.kind in (CASE_LINKED, CASE_UNLINKED) and not leaf.body.get("clip_id")
-        ):
-            leaves[leaf.index] = leaf
-    # Links of the clip to other cases are not this case's business.
+def _custody_leaves(ledger: Ledger, clip_id: str, case_number: str, size: int) -> list[Leaf]:
+    """Every leaf naming the clip, and the dockings (and session links to this case) of
+    every session it was seen in; links to other cases are not this case's business."""
+    own = ledger.find(clip_id=clip_id)
+    leaves = {leaf.index: leaf for leaf in own}
+    links = (CASE_LINKED, CASE_UNLINKED)
+    sessions = {
+        str(leaf.body["session_id"]) for leaf in own if leaf.kind in (CLIP_INGESTED, CLIP_REDOCKED)
+    }
+    for session in sorted(sessions):
+        for leaf in ledger.find(session_id=session):
+            if leaf.kind in (DOCKING_OPENED, DOCKING_CLOSED) or (
+                leaf.kind in links and not leaf.body.get("clip_id")
+            ):
+                leaves[leaf.index] = leaf
     return [
         leaf
-        for _, leaf in sorted(leaves.items())
-        if leaf.kind not in (CASE_LINKED, CASE_UNLINKED)
-        or leaf.body.get("case_number") == case_number
+        for index, leaf in sorted(leaves.items())
+        if index < size and (leaf.kind not in links or leaf.body.get("case_number") == case_number)
     ]
 
 
-def _copy_checked(source: Path, target: Path, ingested: Leaf) -> None:
+def _copy_checked(
+    source: Path, target: Path, ingested: Leaf, advance: Callable[[int], None]
+) -> None:
     sha, b3 = hashlib.sha256(), blake3()
+    clip = f"clip {ingested.body['clip_id']} (leaf {ingested.index})"
     try:
         with source.open("rb") as src, target.open("xb") as dst:
             while chunk := src.read(_COPY):
                 sha.update(chunk)
                 b3.update(chunk)
                 dst.write(chunk)
+                advance(len(chunk))
             dst.flush()
             os.fsync(dst.fileno())
+    except FileNotFoundError:
+        raise ExportIntegrityError(
+            f"{clip}: missing from the store ({source}); nothing was exported; the attempt "
+            "is recorded; run `evidock verify` and restore it from central storage"
+        ) from None
     except OSError as exc:
         raise PackageError(
-            f"clip {ingested.body['clip_id']} (leaf {ingested.index}): cannot copy {source}: "
-            f"{exc.strerror}; run `evidock verify` to audit the store"
+            f"{clip}: cannot copy {source} to {target}: {exc.strerror}; nothing was exported "
+            "(the attempt is recorded); fix that and export again"
         ) from None
     if sha.hexdigest() != ingested.body["sha256"] or b3.hexdigest() != ingested.body["blake3"]:
-        raise PackageError(
-            f"clip {ingested.body['clip_id']} (leaf {ingested.index}): the stored file {source} "
-            "does not match its ledger hashes; nothing was exported; run `evidock verify`"
+        raise ExportIntegrityError(
+            f"{clip}: the stored file {source} does not match its ledger hashes; nothing was "
+            "exported (the attempt is recorded); run `evidock verify` and restore the clip "
+            "from central storage"
         )
 
 
 def export_case(
     ledger: Ledger,
     store: EvidenceFiles,
-    key: StationKey,
+    keyring: Keyring,
     case_number: str,
     out: Path,
     *,
     who: str,
     purpose: str,
     via: str = "cli",
-    last_signed_file: Path | None = None,
+    progress: Progress | None = None,
 ) -> ExportResult:
-    """Write the evidence package of ``case_number`` to ``out`` (new or empty folder)."""
-    links = case_clips(ledger, case_number)
+    """Write the evidence package of ``case_number`` to ``out`` (a new or empty folder).
+
+    Refuses (PackageError, nothing recorded) an empty ``who`` or ``purpose``, a case with
+    no clip, and an ``out`` that is not a new or empty folder we can write. Raises
+    ExportIntegrityError if a stored clip does not match its leaf (the access stays on
+    record, OUT is removed).
+    """
+    if not who.strip() or not purpose.strip():
+        raise PackageError("say who exports (--who) and why (--purpose): access is logged")
+    number = case_key(case_number)
+    links = case_members(ledger, number)
     if not links:
-        raise PackageError(f"no clip is linked to case {case_number!r}: check the case number")
-    if out.exists() and any(out.iterdir()):
-        raise PackageError(f"{out} is not empty: give a new folder for the package")
-    for sub in ("clips", "leaves", "proofs"):
-        (out / sub).mkdir(parents=True, exist_ok=True)
+        raise PackageError(f"no clip is linked to case {number!r}: check the case number")
     ingested: dict[str, Leaf] = {}
-    files: dict[str, str] = {}
     for clip_id in links:
         found = [leaf for leaf in ledger.find(clip_id=clip_id) if leaf.kind == CLIP_INGESTED]
         if not found:
-            raise PackageError(f"case {case_number} names clip {clip_id} that was never ingested")
-        leaf = ingested[clip_id] = found[0]
-        original = PurePosixPath(str(leaf.body.get("source_path") or "clip")).name
-        files[clip_id] = f"{safe_name(clip_id)}_{safe_name(original)}"
-        _copy_checked(
-            store.path_for(str(leaf.body["sha256"])), out / "clips" / files[clip_id], leaf
+            raise PackageError(f"case {number} names clip {clip_id} that was never ingested")
+        ingested[clip_id] = found[0]
+    keyring.open(ledger)  # a station that cannot sign refuses before recording anything
+    created = prepare_out(out)
+    try:
+        return _export(
+            ledger, store, keyring, number, out, links, ingested, (who, purpose, via), progress
         )
+    except BaseException:
+        remove_written(out, created)
+        raise
+
+
+def _export(
+    ledger: Ledger,
+    store: EvidenceFiles,
+    keyring: Keyring,
+    case_number: str,
+    out: Path,
+    links: dict[str, Leaf],
+    ingested: dict[str, Leaf],
+    access: tuple[str, str, str],
+    progress: Progress | None,
+) -> ExportResult:
+    who, purpose, via = access
     with writing(ledger.conn, "ledger_export"):
         accessed = ledger.append_many(
             (
@@ -179,27 +212,34 @@ def export_case(
                 "purpose": purpose,
             },
         )
-        anchor = make_checkpoint(ledger, [key], last_signed_file=last_signed_file)
+    anchor = keyring.sign(ledger)
     checkpoint = anchor.checkpoint
+    key = keyring.verifier()
+    files = _copy_clips(store, out, links, ingested, progress)
     events: dict[str, list[Leaf]] = {}
     relevant: dict[int, Leaf] = {exported.index: exported}
     for clip_id in links:
-        session = str(ingested[clip_id].body.get("session_id"))
-        events[clip_id] = [*_custody_leaves(ledger, clip_id, case_number, session), exported]
+        events[clip_id] = [
+            *_custody_leaves(ledger, clip_id, case_number, checkpoint.size),
+            exported,
+        ]
         relevant.update((leaf.index, leaf) for leaf in events[clip_id])
     relevant.update((leaf.index, leaf) for leaf in accessed)
+    (out / "leaves").mkdir()
+    (out / "proofs").mkdir()
     for index, leaf in sorted(relevant.items()):
         proof = TlogProof(index, tuple(ledger.inclusion_proof(index, checkpoint.size)), anchor.note)
-        verify_proof(proof.text(), [key.verifier], leaf.data)
+        verify_proof(proof.text(), [key], leaf.data)
         (out / "leaves" / f"{index:012d}.json").write_bytes(leaf.data)
         (out / "proofs" / f"{index:012d}.tlog-proof").write_text(proof.text(), "utf-8")
     (out / "checkpoint.txt").write_text(anchor.note, "utf-8")
-    (out / "station.pub.pem").write_bytes(key.verifier.pem())
-    (out / "station.vkey").write_text(key.verifier.text() + "\n", "utf-8")
+    (out / ANCHOR_FILE).write_text(anchor.text(), "utf-8")
+    (out / "station.pub.pem").write_bytes(key.pem())
+    (out / "station.vkey").write_text(key.text() + "\n", "utf-8")
     verified = (
         f"SHA-256、BLAKE3 一致，包含于签名检查点 {checkpoint.size} / SHA-256 and BLAKE3 match; "
+        f"included in signed checkpoint {checkpoint.size}"
     )
-    verified += f"included in signed checkpoint {checkpoint.size}"
     custody = [
         ClipCustody(
             c,
@@ -222,7 +262,8 @@ def export_case(
             who,
             purpose,
             checkpoint.size,
-            key.verifier.text(),
+            key.text(),
+            key_fingerprint(key.public),
             custody,
         ),
         "utf-8",
@@ -233,7 +274,7 @@ def export_case(
         at,
         who,
         purpose,
-        anchor.note,
+        anchor,
         key,
         links,
         ingested,
@@ -242,8 +283,35 @@ def export_case(
         exported.index,
     )
     (out / "manifest.json").write_text(manifest, "utf-8")
-    _write_sums(out)
+    write_sums(out)
     return ExportResult(out, case_number, tuple(links), len(relevant), checkpoint.size)
+
+
+def _copy_clips(
+    store: EvidenceFiles,
+    out: Path,
+    links: dict[str, Leaf],
+    ingested: dict[str, Leaf],
+    progress: Progress | None,
+) -> dict[str, str]:
+    total = sum(int(ingested[c].body["size"]) for c in links)
+    done = 0
+
+    def advance(n: int) -> None:
+        nonlocal done
+        done += n
+        if progress is not None:
+            progress("export", done, total)
+
+    (out / "clips").mkdir()
+    files: dict[str, str] = {}
+    for clip_id in links:
+        leaf = ingested[clip_id]
+        original = PurePosixPath(str(leaf.body.get("source_path") or "clip")).name
+        files[clip_id] = f"{safe_name(clip_id)}_{safe_name(original)}"
+        source = store.path_for(str(leaf.body["sha256"]))
+        _copy_checked(source, out / "clips" / files[clip_id], leaf, advance)
+    return files
 
 
 def _docking(leaves: list[Leaf]) -> Leaf | None:
@@ -256,15 +324,15 @@ def _manifest(
     at: str,
     who: str,
     purpose: str,
-    note: str,
-    key: StationKey,
+    anchor: Anchor,
+    key: VerifierKey,
     links: dict[str, Leaf],
     ingested: dict[str, Leaf],
     files: dict[str, str],
     leaves: list[int],
     exported_index: int,
 ) -> str:
-    checkpoint_body = SignedNote.parse(note).body
+    checkpoint_body = SignedNote.parse(anchor.note).body
     data: dict[str, Any] = {
         "format": MANIFEST_FORMAT,
         "case_number": case_number,
@@ -272,8 +340,17 @@ def _manifest(
         "exported_at": at,
         "who": who,
         "purpose": purpose,
-        "checkpoint": {"file": "checkpoint.txt", "body": checkpoint_body},
-        "key": {"pem": "station.pub.pem", "vkey": key.verifier.text()},
+        "checkpoint": {
+            "file": "checkpoint.txt",
+            "anchor": ANCHOR_FILE,
+            "previous_size": anchor.previous_size,
+            "body": checkpoint_body,
+        },
+        "key": {
+            "pem": "station.pub.pem",
+            "vkey": key.text(),
+            "fingerprint": key_fingerprint(key.public),
+        },
         "case_exported_leaf": exported_index,
         "clips": [
             {
@@ -293,31 +370,3 @@ def _manifest(
         ],
     }
     return json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
-
-
-def package_files(out: Path) -> list[str]:
-    """Every file of the package but the sums files, as sorted POSIX relative paths."""
-    names = []
-    for path in out.rglob("*"):
-        rel = path.relative_to(out).as_posix()
-        if path.is_file() and rel not in ("SHA256SUMS", "B3SUMS"):
-            names.append(rel)
-    return sorted(names)
-
-
-def _write_sums(out: Path) -> None:
-    sha_lines, b3_lines = [], []
-    for rel in package_files(out):
-        sha, b3 = hashlib.sha256(), blake3()
-        with (out / rel).open("rb") as f:
-            while chunk := f.read(_COPY):
-                sha.update(chunk)
-                b3.update(chunk)
-        sha_lines.append(f"{sha.hexdigest()}  {rel}\n")
-        b3_lines.append(f"{b3.hexdigest()}  {rel}\n")
-    (out / "SHA256SUMS").write_text("".join(sha_lines), "utf-8")
-    (out / "B3SUMS").write_text("".join(b3_lines), "utf-8")
-
-
-def remove_package(out: Path) -> None:
-    shutil.rmtree(out)

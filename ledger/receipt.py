@@ -13,16 +13,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Final
+from dataclasses import dataclass, field
+from typing import Any, Final
 
 from ledger.anchor import StoredCheckpoint
-from ledger.checkpoint import Checkpoint, b64, open_checkpoint, unb64
+from ledger.checkpoint import Checkpoint, SignedNote, b64, open_checkpoint, unb64
 from ledger.errors import CheckpointError, LeafFormatError, LedgerStateError, ProofError
-from ledger.keys import VerifierKey
+from ledger.keys import PublicKeyFile, VerifierKey, key_fingerprint
 from ledger.leaf import CLIP_INGESTED, Leaf, leaf_hash, parse_leaf
 from ledger.log import Ledger
 from ledger.merkle import verify_inclusion
+from ledger.rules import LeafRules, station_of_origin
 
 PROOF_HEADER: Final = "c2sp.org/tlog-proof@v1"
 
@@ -122,3 +123,107 @@ def verify_proof(
         raise ProofError(f"the leaf says index {leaf.index}, the proof says {proof.index}")
     verify_inclusion(leaf_hash(data), proof.index, checkpoint.size, proof.path, checkpoint.root)
     return leaf, checkpoint
+
+
+@dataclass
+class ReceiptReport:
+    """What ``evidock verify-proof`` found: the leaf (if any) and its signed checkpoint."""
+
+    index: int
+    checkpoint: Checkpoint
+    key: str
+    key_fingerprint: str
+    leaf: Leaf | None = None
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.leaf is not None and not self.problems
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "status": 0 if self.ok else 1,
+            "problems": self.problems,
+            "index": self.index,
+            "leaf_hash": None if self.leaf is None else self.leaf.hash_hex,
+            "kind": None if self.leaf is None else self.leaf.kind,
+            "at": None if self.leaf is None else self.leaf.at,
+            "body": None if self.leaf is None else self.leaf.body,
+            "checkpoint": {
+                "origin": self.checkpoint.origin,
+                "size": self.checkpoint.size,
+                "root": self.checkpoint.root.hex(),
+            },
+            "key": self.key,
+            "key_fingerprint": self.key_fingerprint,
+        }
+
+    def text(self) -> str:
+        cp = self.checkpoint
+        lines = [*self.problems]
+        lines.append(
+            f"checkpoint: {cp.origin}, size {cp.size}, root {cp.root.hex()}, "
+            f"signed by {self.key} (fingerprint {self.key_fingerprint})"
+        )
+        if self.leaf is not None:
+            body = self.leaf.body
+            what = f"clip {body['clip_id']} " if isinstance(body.get("clip_id"), str) else ""
+            lines.append(
+                f"leaf {self.index}: {self.leaf.kind} {what}at {self.leaf.at}, "
+                f"leaf hash {self.leaf.hash_hex}"
+            )
+        if self.ok:
+            lines.append(
+                f"OK: leaf {self.index} is in the station's log as of checkpoint {cp.size}, "
+                "signed by the key you gave; compare the checkpoint with an anchor to know "
+                "the station did not sign another history"
+            )
+        else:
+            lines.append(f"FAILED: {len(self.problems)} problem(s)")
+        return "\n".join(lines)
+
+
+def read_receipt(text: str, key: PublicKeyFile) -> tuple[TlogProof, Checkpoint, VerifierKey]:
+    """Parse a receipt and its checkpoint; ProofError / CheckpointError if it is not one.
+
+    The signature is not checked here (``check_receipt`` does).
+    """
+    proof = TlogProof.parse(text)
+    checkpoint = Checkpoint.parse_body(SignedNote.parse(proof.note).body)
+    return proof, checkpoint, key.for_name(checkpoint.origin)
+
+
+def check_receipt(text: str, key: PublicKeyFile, leaf_bytes: bytes | None = None) -> ReceiptReport:
+    """Check a receipt offline against ``key``: the signature, the leaf's rules and its
+    inclusion. Raises ProofError / CheckpointError when ``text`` is not a receipt at all.
+
+    With no leaf bytes (none in the receipt, none given) only the signature is checked and
+    the report's ``leaf`` is None.
+    """
+    proof, checkpoint, verifier = read_receipt(text, key)
+    report = ReceiptReport(proof.index, checkpoint, verifier.text(), key_fingerprint(key.public))
+    if not SignedNote.parse(proof.note).verified_by([verifier]):
+        report.problems.append(
+            f"checkpoint {checkpoint.size}: no valid signature by the key you gave "
+            f"(fingerprint {report.key_fingerprint}): a forged receipt, or another station's"
+        )
+        return report
+    data = leaf_bytes if leaf_bytes is not None else proof.extra
+    if data is None:
+        return report
+    station = station_of_origin(checkpoint.origin)
+    rules = LeafRules(
+        lambda _category, line: report.problems.append(line),
+        station,
+        f"the station of the checkpoint's origin {checkpoint.origin}",
+    )
+    obj, _sound = rules.check(proof.index, data)
+    if obj is None:
+        return report
+    try:
+        verify_inclusion(leaf_hash(data), proof.index, checkpoint.size, proof.path, checkpoint.root)
+    except ProofError as exc:
+        report.problems.append(f"leaf {proof.index}: {exc}")
+    report.leaf = parse_leaf(data)
+    return report

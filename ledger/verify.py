@@ -16,18 +16,12 @@ from typing import Any
 from ledger.anchor import Anchor, origin_for
 from ledger.audit import ClipRecord, EvidenceFiles, Progress, audit_store
 from ledger.checkpoint import Checkpoint, SignedNote
-from ledger.errors import CheckpointError, LeafFormatError, ProofError
-from ledger.keys import PublicKeyFile
-from ledger.leaf import (
-    CLIP_INGESTED,
-    CLIP_PURGED,
-    KEY_ROTATED,
-    KINDS,
-    ZERO_HASH_HEX,
-    check_leaf_bytes,
-)
+from ledger.errors import CheckpointError, ProofError
+from ledger.keys import PublicKeyFile, key_fingerprint
+from ledger.leaf import CLIP_INGESTED, CLIP_PURGED, KEY_ROTATED, ZERO_HASH_HEX
 from ledger.merkle import EMPTY_ROOT, verify_consistency
 from ledger.report import Problems, VerifyReport, report_json, report_text
+from ledger.rules import LeafRules
 from ledger.trust import TrustedKey, keys_for_size, trusted_keys
 
 # report_* stay importable from here: the agent reads them from ledger.verify.
@@ -56,10 +50,20 @@ def verify_station(
     store: EvidenceFiles | None = None,
     *,
     key_source: str = "given",
+    require_anchor: bool = False,
     progress: Progress | None = None,
 ) -> VerifyReport:
-    """Verify the ledger behind ``conn`` (read only) and optionally the evidence store."""
-    report = VerifyReport(key_source=key_source, anchors=len(anchors))
+    """Verify the ledger behind ``conn`` (read only) and optionally the evidence store.
+
+    The report's status is 0 only when every leaf is covered by a checkpoint (stored or
+    anchor) validly signed by a trusted key, and with ``require_anchor`` by an anchor.
+    """
+    report = VerifyReport(
+        key_source=key_source,
+        anchors=len(anchors),
+        require_anchor=require_anchor,
+        key_fingerprint=key_fingerprint(key.public),
+    )
     problems = Problems(report)
     stored = [
         (size, root, _text(note))
@@ -75,12 +79,20 @@ def verify_station(
     station = walk.station or _station_from(stored)
     origin = origin_for(station) if station else None
     notes = [str(r[2]) for r in stored] + [a.note for a in anchors]
-    trusted = trusted_keys(key.for_name(origin or ""), walk.rotations, walk.roots, notes)
+    given = key.for_name(origin or "")
+    report.key = given.text() if key.name or origin else ""
+    trusted = trusted_keys(given, walk.rotations, walk.roots, notes)
     for size, root, note in stored:
+        before = problems.total
         _check_checkpoint(problems, "stored checkpoint", int(size), note, walk, trusted, origin)
         if bytes(root) != _note_root(note):
             problems.add("checkpoint", f"stored checkpoint {size}: root column differs from note")
-    report.anchored_size = _check_anchors(problems, anchors, walk, trusted, origin)
+        elif problems.total == before:
+            report.signed_size = max(report.signed_size, int(size))
+    good, report.anchored_size = _check_anchors(problems, anchors, walk, trusted, origin)
+    report.anchors_good = good
+    if good:
+        report.signed_size = max(report.signed_size, report.anchored_size)
     if store is not None:
         report.audit = audit_store(store, walk.clips, walk.purged, progress)
         for line in report.audit.problems:
@@ -122,6 +134,7 @@ def _walk_leaves(
     conn: sqlite3.Connection, wanted: set[int], problems: Problems, progress: Progress | None
 ) -> _Walk:
     walk = _Walk()
+    rules = LeafRules(problems.add)
     total = int(conn.execute("SELECT count(*) FROM ledger_leaves").fetchone()[0])
     sha256 = hashlib.sha256
     stack: list[bytes] = []
@@ -148,13 +161,9 @@ def _walk_leaves(
                     f"leaf row {idx} found where leaf {pos} belongs: "
                     f"leaves deleted, inserted or renumbered",
                 )
-            try:
-                obj = check_leaf_bytes(data)
-            except LeafFormatError as exc:
-                problems.add("encoding", f"leaf {pos}: bad encoding: {exc}")
-                obj = None
+            obj, sound = rules.check(pos, data)
             if obj is not None:
-                _check_leaf(problems, walk, pos, kind, obj, prev)
+                _check_leaf(problems, walk, pos, kind, obj, prev, sound)
             digest = sha256(b"\x00" + data).digest()
             prev = digest.hex()
             # Fold into the compact range; every completed subtree is a stored node.
@@ -181,6 +190,7 @@ def _walk_leaves(
         if progress is not None:
             progress("leaves", pos, total)
     walk.size = pos
+    walk.station = rules.station
     walk.nodes_expected = sum(pos >> level for level in range(pos.bit_length()))
     stored_nodes = int(conn.execute("SELECT count(*) FROM ledger_nodes").fetchone()[0])
     if stored_nodes != walk.nodes_expected:
@@ -193,10 +203,16 @@ def _walk_leaves(
 
 
 def _check_leaf(
-    problems: Problems, walk: _Walk, pos: int, kind: bytes, obj: dict[str, Any], prev: str
+    problems: Problems,
+    walk: _Walk,
+    pos: int,
+    kind: bytes,
+    obj: dict[str, Any],
+    prev: str,
+    sound: bool,
 ) -> None:
-    if obj["index"] != pos:
-        problems.add("index", f"leaf {pos}: says index {obj['index']}: renumbered or moved")
+    """What only the whole ledger can check (the chain, the kind column), and what the
+    rest of the walk needs of the leaf."""
     if obj["prev"] != prev:
         problems.add(
             "chain",
@@ -205,36 +221,24 @@ def _check_leaf(
         )
     if obj["kind"].encode() != kind:
         problems.add("kind", f"leaf {pos}: kind column {kind!r} differs from the leaf's")
-    if walk.station is None:
-        walk.station = obj["station"]
-    elif obj["station"] != walk.station:
-        problems.add("station", f"leaf {pos}: station {obj['station']!r} is not {walk.station!r}")
+    if not sound:
+        return
     body = obj["body"]
-    required = KINDS.get(obj["kind"])
-    if required is None:
-        problems.add("kind", f"leaf {pos}: unknown kind {obj['kind']!r}")
-    elif not required <= body.keys():
-        problems.add(
-            "body", f"leaf {pos}: {obj['kind']} body lacks {sorted(required - body.keys())}"
-        )
-    elif obj["kind"] == CLIP_INGESTED:
-        try:
-            walk.clips.append(
-                ClipRecord(
-                    pos,
-                    str(body["clip_id"]),
-                    str(body["sha256"]),
-                    int(body["size"]),
-                    int(body["window_size"]),
-                    tuple(body["windows"]),
-                )
+    if obj["kind"] == CLIP_INGESTED:
+        walk.clips.append(
+            ClipRecord(
+                pos,
+                body["clip_id"],
+                body["sha256"],
+                body["size"],
+                body["window_size"],
+                tuple(body["windows"]),
             )
-        except (TypeError, ValueError):
-            problems.add("body", f"leaf {pos}: clip.ingested body has values of wrong types")
+        )
     elif obj["kind"] == CLIP_PURGED:
-        walk.purged.add(str(body["clip_id"]))
+        walk.purged.add(body["clip_id"])
     elif obj["kind"] == KEY_ROTATED:
-        walk.rotations.append((pos, str(body["old_key"]), str(body["new_key"])))
+        walk.rotations.append((pos, body["old_key"], body["new_key"]))
 
 
 def _plain_cursor(conn: sqlite3.Connection) -> sqlite3.Cursor:
@@ -315,19 +319,21 @@ def _check_anchors(
     walk: _Walk,
     trusted: list[TrustedKey],
     origin: str | None,
-) -> int:
-    """Check anchors against the ledger and each other; return the newest anchored size."""
+) -> tuple[int, int]:
+    """Check anchors against the ledger and each other: (good anchors, newest anchored size)."""
     good = 0
+    newest = 0
     by_size: dict[int, Checkpoint] = {}
     for anchor in anchors:
         size = _anchor_size(anchor)
-        before = len(problems.report.problems)
+        before = problems.total
         cp = _check_checkpoint(problems, "anchor", size, anchor.note, walk, trusted, origin)
         if cp is None:
             continue
         by_size[cp.size] = cp
-        if len(problems.report.problems) == before:
-            good = max(good, cp.size)
+        if problems.total == before:
+            good += 1
+            newest = max(newest, cp.size)
     for anchor in anchors:
         cp = by_size.get(_anchor_size(anchor))
         previous = by_size.get(anchor.previous_size)
@@ -341,4 +347,4 @@ def _check_anchors(
                 f"anchor {cp.size}: not consistent with anchor "
                 f"{previous.size}: {exc}: the station signed two histories",
             )
-    return good
+    return good, newest

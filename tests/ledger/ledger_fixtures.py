@@ -19,7 +19,15 @@ from blake3 import blake3
 
 from agent.database import open_readonly, open_station_db, transaction
 from hashing import EvidenceStore
-from ledger import Anchor, Ledger, PublicKeyFile, StationKey, make_checkpoint, origin_for
+from ledger import (
+    Anchor,
+    Keyring,
+    Ledger,
+    PublicKeyFile,
+    StationKey,
+    make_checkpoint,
+    origin_for,
+)
 from ledger.verify import VerifyReport, verify_station
 
 REPO = Path(__file__).resolve().parents[2]
@@ -89,6 +97,10 @@ class Station:
         return EvidenceStore(self.data / "store")
 
     @property
+    def keyring(self) -> Keyring:
+        return Keyring(self.data / "keys", origin_for(STATION))
+
+    @property
     def pub(self) -> PublicKeyFile:
         return PublicKeyFile(self.key.verifier.public, None)
 
@@ -99,7 +111,12 @@ class Station:
         return hashlib.sha256(self.clips[clip_id]).hexdigest()
 
     def verify(
-        self, anchors: list[Anchor] | None = None, *, store: bool = True, key: Any = None
+        self,
+        anchors: list[Anchor] | None = None,
+        *,
+        store: bool = True,
+        key: Any = None,
+        require_anchor: bool = False,
     ) -> VerifyReport:
         conn = open_readonly(self.db)
         try:
@@ -108,6 +125,7 @@ class Station:
                 key or self.pub,
                 self.anchors if anchors is None else anchors,
                 self.store if store else None,
+                require_anchor=require_anchor,
             )
         finally:
             conn.close()

@@ -371,6 +371,9 @@ def test_23_purged_clip_is_no_problem_but_a_purge_needs_its_leaf(station: Statio
     assert "missing: clip c1" in problems(station)
     led = station.ledger()
     led.append("clip.purged", {"clip_id": "c1", "sha256": station.sha("c1"), "reason": "policy"})
+    unsigned = station.verify()
+    assert unsigned.intact and unsigned.status == 3  # the purge is not signed yet
+    station.checkpoint(led)
     led.conn.close()
     assert station.verify().ok
 
@@ -418,6 +421,73 @@ def test_25_key_rotation_is_followed_from_either_key(station: Station) -> None:
     assert f"stored checkpoint {size}: no valid signature" in problems(station, anchors=anchors)
 
 
+def test_26_checkpoints_deleted_and_the_ledger_replaced(station: Station) -> None:
+    """The attacker rebuilds a whole other ledger (chain and nodes consistent) and deletes
+    every checkpoint: nothing the trusted key signed is left, so nothing is proven."""
+    tamper(station, "DELETE FROM ledger_leaves", "DELETE FROM ledger_nodes")
+    conn = sqlite3.connect(station.db)
+    conn.execute("DROP TRIGGER IF EXISTS ledger_checkpoints_no_delete")
+    conn.execute("DELETE FROM ledger_checkpoints")
+    conn.commit()
+    conn.close()
+    led = station.ledger()
+    led.append("station.booted", {"version": "0.1.0", "config_sha256": "0" * 64})
+    for clip_id in ("c1", "c2", "c3", "c4", "c5"):
+        led.append(
+            "clip.purged", {"clip_id": clip_id, "sha256": station.sha(clip_id), "reason": "x"}
+        )
+    led.conn.close()
+    report = station.verify(anchors=[], store=False)
+    assert report.intact, report.problems  # a consistent forgery...
+    assert report.status == 3 and not report.ok  # ...that the trusted key never signed
+    assert report.shortfall() == (
+        "leaves 0..5 are intact but not signed by a trusted checkpoint: no checkpoint signed "
+        "by the trusted key covers them; have the station sign one (any evidock command that "
+        "writes does) and verify again"
+    )
+    assert "anchor 15: the ledger has only 6 leaves" in problems(station)  # anchors tell more
+
+
+def test_27_unsigned_tail_rewritten_with_key_and_anchor_given(station: Station) -> None:
+    """Leaves after the last signature, rewritten with chain and nodes rebuilt: intact, but
+    with the key and every anchor given they are still not proven."""
+    led = station.ledger()
+    for who in ("a", "b", "c"):
+        led.append(
+            "clip.accessed",
+            {"clip_id": "c1", "who": who, "purpose": "p", "action": "view", "via": "cli"},
+        )
+    led.conn.close()
+    data = leaf_data(station, 16).replace(b'"who":"b"', b'"who":"z"')
+    rewrite_from(station, 17, {16: data})
+    report = station.verify()
+    assert report.intact, report.problems
+    assert report.signed_size == 15 and report.anchored_size == 15
+    assert report.status == 3
+    assert report.shortfall() is not None
+    assert report.shortfall().startswith(  # type: ignore[union-attr]
+        "leaves 15..17 are intact but not signed by a trusted checkpoint"
+    )
+    assert report.verdict().startswith("NOT PROVEN: leaves 15..17")
+
+
+def test_28_require_anchor_wants_every_leaf_anchored(station: Station) -> None:
+    assert station.verify(require_anchor=True).ok
+    led = station.ledger()
+    led.append(
+        "clip.accessed",
+        {"clip_id": "c1", "who": "a", "purpose": "p", "action": "view", "via": "cli"},
+    )
+    make_checkpoint(led, [station.key])  # signed and stored, but not handed over
+    led.conn.close()
+    assert station.verify().ok
+    anchored = station.verify(require_anchor=True)
+    assert anchored.intact and anchored.status == 3
+    assert "leaf 15 are intact but not covered by a given anchor" in str(anchored.shortfall())
+    nothing = station.verify(anchors=[], require_anchor=True)
+    assert nothing.status == 3 and "leaves 0..15" in str(nothing.shortfall())
+
+
 # --- through the CLI -------------------------------------------------------------------
 
 
@@ -431,10 +501,20 @@ def test_cli_verify_exit_codes_and_lines(station: Station, tmp_path: Path) -> No
     ok = run_cli("verify", "--data-dir", station.data, "--pubkey", pem, *anchor_files)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "covered by an anchor: leaves 0..14" in ok.stdout
+    assert ok.stdout.endswith(
+        "OK: every leaf is signed by the trusted key and covered by an anchor\n"
+    )
     folder = run_cli("verify", "--data-dir", station.data, "--anchor", tmp_path)
     assert folder.returncode == 0 and "3 anchors" in folder.stdout
     no_key = run_cli("verify", "--data-dir", station.data)
     assert no_key.returncode == 0 and "taken from the station itself" in no_key.stdout
+    assert no_key.stdout.endswith(
+        "OK, not anchored: this proves consistency with the station's own key, "
+        "not that history was not rewritten\n"
+    )
+    assert station.key.verifier.fingerprint() in no_key.stdout
+    required = run_cli("verify", "--data-dir", station.data, "--require-anchor", "--json")
+    assert required.returncode == 3 and json.loads(required.stdout)["status"] == 3
 
     tamper(
         station,
@@ -446,7 +526,7 @@ def test_cli_verify_exit_codes_and_lines(station: Station, tmp_path: Path) -> No
     bad = run_cli("verify", "--data-dir", station.data, "--pubkey", pem, *anchor_files, "--json")
     assert bad.returncode == 1
     report = json.loads(bad.stdout)
-    assert report["ok"] is False and report["anchored_size"] == 6
+    assert report["ok"] is False and report["anchored_size"] == 6 and report["status"] == 1
     assert any("anchor 15: the ledger has only 12 leaves" in p for p in report["problems"])
     assert any("missing: clip c5" in p for p in report["problems"])
 

@@ -30,7 +30,9 @@ def test_key_files_are_private_and_reloadable(tmp_path: Path) -> None:
     keys = tmp_path / "keys"
     key = StationKey.load_or_create(keys, origin_for(STATION))
     assert stat.S_IMODE((keys / "station.ed25519").stat().st_mode) == 0o600
-    assert stat.S_IMODE(keys.stat().st_mode) == 0o700
+    # The folder and the public key are readable by anyone who may verify.
+    assert stat.S_IMODE(keys.stat().st_mode) == 0o755
+    assert stat.S_IMODE((keys / "station.pub.pem").stat().st_mode) == 0o644
     again = StationKey.load_or_create(keys, origin_for(STATION))
     assert again.verifier == key.verifier
     assert read_public_key(keys / "station.pub.pem").public == key.verifier.public
@@ -129,9 +131,17 @@ def test_verify_reports_progress_counts_and_json(station: Station) -> None:
         conn, station.pub, station.anchors, station.store, progress=lambda *a: seen.append(a)
     )
     conn.close()
-    assert ("leaves", 15, 15) in seen and ("store", 5, 5) in seen
+    store_bytes = sum(len(data) for data in station.clips.values())
+    assert ("leaves", 15, 15) in seen
+    assert ("store", 0, store_bytes) in seen and ("store", store_bytes, store_bytes) in seen
     assert report.ok and report.anchored_size == 15 and report.checkpoints == 3
     text = report_text(report)
     assert "15 leaves, 3 checkpoints, 3 anchors; store: 5 matched" in text
-    assert text.endswith("covered by an anchor: leaves 0..14\nOK")
-    assert json.loads(report_json(report))["audit"]["matched"] == 5
+    assert f"fingerprint {station.key.verifier.fingerprint()}" in text
+    assert text.endswith(
+        "signed: leaves 0..14 by a checkpoint of the trusted key\n"
+        "covered by an anchor: leaves 0..14\n"
+        "OK: every leaf is signed by the trusted key and covered by an anchor"
+    )
+    data = json.loads(report_json(report))
+    assert data["audit"]["matched"] == 5 and data["status"] == 0 and data["signed_size"] == 15

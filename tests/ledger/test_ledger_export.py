@@ -1,10 +1,13 @@
-"""Evidence export: the package checks out offline, with standard tools and with ours."""
+"""Evidence export: the access is on record first, the package checks out offline with
+standard tools and with ours, and our verifier trusts no key the package brings."""
 
 from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,12 +15,15 @@ from ledger_fixtures import CASE, STATION, Station, make_station, run_cli
 
 from agent.database import open_station_db
 from ledger import (
+    ExportIntegrityError,
     Ledger,
     PackageError,
-    case_clips,
+    PublicKeyFile,
+    case_members,
     export_case,
     verify_package,
 )
+from ledger.layout import write_sums
 
 
 @pytest.fixture
@@ -25,13 +31,13 @@ def station(tmp_path: Path) -> Station:
     return make_station(tmp_path)
 
 
-def export(station: Station, out: Path) -> None:
+def export(station: Station, out: Path, store: object = None) -> None:
     conn = open_station_db(station.db)
     try:
         export_case(
             Ledger(conn, STATION),
-            station.store,
-            station.key,
+            store or station.store,  # type: ignore[arg-type]
+            station.keyring,
             CASE,
             out,
             who="检察官 A-17",
@@ -41,10 +47,18 @@ def export(station: Station, out: Path) -> None:
         conn.close()
 
 
+def ledger_size(station: Station) -> int:
+    conn = open_station_db(station.db)
+    try:
+        return Ledger(conn, STATION).size()
+    finally:
+        conn.close()
+
+
 def test_case_membership_follows_links_and_unlinks(station: Station) -> None:
     conn = open_station_db(station.db)
     led = Ledger(conn, STATION)
-    assert sorted(case_clips(led, CASE)) == ["c1", "c4", "c5"]
+    assert sorted(case_members(led, CASE)) == ["c1", "c4", "c5"]
     led.append(
         "case.unlinked",
         {
@@ -56,7 +70,7 @@ def test_case_membership_follows_links_and_unlinks(station: Station) -> None:
             "reason": "wrong case",
         },
     )
-    assert sorted(case_clips(led, CASE)) == ["c1", "c5"]
+    assert sorted(case_members(led, CASE)) == ["c1", "c5"]
     conn.close()
 
 
@@ -71,9 +85,9 @@ def test_package_verifies_offline_with_standard_tools(station: Station, tmp_path
         proc = subprocess.run([tool, "-c", sums], cwd=moved, capture_output=True, text=True)
         assert proc.returncode == 0, proc.stdout + proc.stderr
         assert "clips/c1_c1.MP4: OK" in proc.stdout
-    report = verify_package(moved)
+    report = verify_package(moved, station.pub)
     assert report.ok, report.problems
-    assert report.clips == 3
+    assert report.clips == 3 and report.key_source == "pinned by --pubkey"
     manifest = json.loads((moved / "manifest.json").read_text())
     assert [c["clip_id"] for c in manifest["clips"]] == ["c1", "c4", "c5"]
     kinds = [json.loads((moved / e["leaf"]).read_bytes())["kind"] for e in manifest["leaves"]]
@@ -98,15 +112,56 @@ def test_package_verifies_offline_with_standard_tools(station: Station, tmp_path
         "检察官 A-17",
         "accessed",
         "uploaded",
+        station.key.verifier.fingerprint(),
+        "bundled in this package, not pinned",
+        "公钥指纹",
     ):
         assert text in html, text
 
 
-def test_the_station_ledger_still_verifies_after_an_export(
+def test_without_a_pinned_key_a_package_is_internally_consistent_only(
     station: Station, tmp_path: Path
 ) -> None:
-    export(station, tmp_path / "pkg")
-    assert station.verify().ok
+    out = tmp_path / "pkg"
+    export(station, out)
+    report = verify_package(out)
+    assert report.problems == [] and report.status == 3 and not report.ok
+    assert report.key_source == "bundled in the package (not pinned)"
+    assert report.key_fingerprint == station.key.verifier.fingerprint()
+    assert report.verdict() == (
+        "NOT PROVEN: internally consistent only: the key came from inside the package; "
+        "pin it with --pubkey or --anchor"
+    )
+    data = report.as_json()
+    assert data["status"] == 3 and data["pinned"] is False
+    assert data["key"] == station.key.verifier.text()
+
+
+def test_an_anchor_from_central_storage_pins_the_key_and_its_tree_is_compared(
+    station: Station, tmp_path: Path
+) -> None:
+    out = tmp_path / "pkg"
+    export(station, out)
+    older = station.anchors[-1]  # size 15; the package's checkpoint extends it
+    report = verify_package(out, None, [("checkpoint-15.anchor", older)])
+    assert report.ok, report.problems
+    assert report.key_source == "pinned by anchor checkpoint-15.anchor"
+    assert any("holds an older tree the package's extends" in n for n in report.notes)
+    # An anchor of the same size with another root: two histories.
+    conn = open_station_db(station.db)
+    from ledger.anchor import anchor_for
+
+    same = anchor_for(conn, Ledger(conn, STATION), report.checkpoint_size)
+    conn.close()
+    assert verify_package(out, None, [("same", same)]).ok
+    from ledger import Anchor, Checkpoint, sign_checkpoint
+
+    forked = sign_checkpoint(
+        Checkpoint(same.checkpoint.origin, same.checkpoint.size, bytes(32)), [station.key]
+    )
+    bad = verify_package(out, None, [("forked", Anchor(forked, 0, ()))])
+    assert bad.status == 1
+    assert any("disagrees with the package's checkpoint" in p for p in bad.problems)
 
 
 @pytest.mark.parametrize(
@@ -117,7 +172,8 @@ def test_the_station_ledger_still_verifies_after_an_export(
         (lambda p: next((p / "proofs").iterdir()).unlink(), "leaf"),
         (lambda p: (p / "clips" / "planted.txt").write_text("x"), "not listed"),
         (lambda p: _flip(p / "custody.html"), "custody.html: content differs"),
-        (lambda p: _flip(p / "checkpoint.txt", 40), "cannot read the package"),
+        (lambda p: _flip(p / "checkpoint.txt", 28), "no valid signature by the package's key"),
+        (lambda p: (p / "station.vkey").write_text("garbage"), "cannot read the package's key"),
     ],
 )
 def test_a_damaged_package_is_refused(
@@ -126,9 +182,20 @@ def test_a_damaged_package_is_refused(
     out = tmp_path / "pkg"
     export(station, out)
     damage(out)  # type: ignore[operator]
-    report = verify_package(out)
-    assert not report.ok
+    report = verify_package(out, station.pub)
+    assert report.status == 1
     assert expected in "\n".join(report.problems)
+
+
+def test_not_a_package_is_a_usage_error(tmp_path: Path) -> None:
+    with pytest.raises(PackageError, match="is not an evidence package"):
+        verify_package(tmp_path)
+    (tmp_path / "manifest.json").write_bytes(b"\xff{")
+    with pytest.raises(PackageError, match="not readable JSON"):
+        verify_package(tmp_path)
+    (tmp_path / "manifest.json").write_text('{"format": "other"}')
+    with pytest.raises(PackageError, match="manifest"):
+        verify_package(tmp_path)
 
 
 def test_a_clip_removed_with_its_traces_is_still_missed(station: Station, tmp_path: Path) -> None:
@@ -140,10 +207,8 @@ def test_a_clip_removed_with_its_traces_is_still_missed(station: Station, tmp_pa
     manifest = json.loads((out / "manifest.json").read_text())
     manifest["clips"] = [c for c in manifest["clips"] if c["clip_id"] != "c5"]
     (out / "manifest.json").write_text(json.dumps(manifest))
-    from ledger.export import _write_sums
-
-    _write_sums(out)
-    report = verify_package(out)
+    write_sums(out)
+    report = verify_package(out, station.pub)
     assert "clip c5: named by the case.exported leaf but missing" in "\n".join(report.problems)
 
 
@@ -154,18 +219,85 @@ def _flip(path: Path, offset: int = 100) -> None:
     path.write_bytes(bytes(data))
 
 
-def test_export_refuses_a_modified_clip_and_records_nothing(
+class WatchedStore:
+    """The station's real store, seen through the EvidenceFiles seam: notes what the
+    ledger held when the export first asked for a clip's file."""
+
+    def __init__(self, station: Station) -> None:
+        self.station = station
+        self.seen: list[tuple[int, int, list[str]]] = []
+
+    def path_for(self, sha256: str) -> Path:
+        conn = sqlite3.connect(f"file:{self.station.db}?mode=ro", uri=True)
+        kinds = [str(r[0]) for r in conn.execute("SELECT kind FROM ledger_leaves ORDER BY idx")]
+        signed = conn.execute("SELECT max(tree_size) FROM ledger_checkpoints").fetchone()[0]
+        conn.close()
+        self.seen.append((len(kinds), int(signed), kinds[-4:]))
+        return self.station.store.path_for(sha256)
+
+    def iter_objects(self) -> Iterator[tuple[str, Path]]:
+        return self.station.store.iter_objects()
+
+
+def test_the_access_is_recorded_and_signed_before_a_byte_is_copied(
+    station: Station, tmp_path: Path
+) -> None:
+    before = ledger_size(station)
+    store = WatchedStore(station)
+    export(station, tmp_path / "pkg", store)
+    size, signed, last = store.seen[0]
+    assert size == before + 4 and signed == size
+    assert last == ["clip.accessed", "clip.accessed", "clip.accessed", "case.exported"]
+
+
+def test_when_the_ledger_step_fails_no_evidence_is_copied(station: Station, tmp_path: Path) -> None:
+    out = tmp_path / "pkg"
+    conn = open_station_db(station.db)
+    conn.execute(
+        "CREATE TEMP TRIGGER full_disk BEFORE INSERT ON ledger_leaves"
+        " BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
+    )
+    with pytest.raises(sqlite3.DatabaseError, match="disk is full"):
+        export_case(
+            Ledger(conn, STATION),
+            station.store,
+            station.keyring,
+            CASE,
+            out,
+            who="a",
+            purpose="b",
+        )
+    conn.close()
+    assert not out.exists()
+    assert ledger_size(station) == 15
+
+
+def test_a_modified_clip_is_not_handed_out_but_the_attempt_is_on_record(
     station: Station, tmp_path: Path
 ) -> None:
     _flip(station.store.path_for(station.sha("c5")))
+    out = tmp_path / "pkg"
+    with pytest.raises(ExportIntegrityError, match="does not match its ledger hashes"):
+        export(station, out)
+    assert not out.exists()
     conn = open_station_db(station.db)
-    size = Ledger(conn, STATION).size()
+    led = Ledger(conn, STATION)
+    kinds = [leaf.kind for leaf in led.leaves(15)]
     conn.close()
-    with pytest.raises(PackageError, match="does not match its ledger hashes"):
-        export(station, tmp_path / "pkg")
+    assert kinds == ["clip.accessed"] * 3 + ["case.exported"]
+    assert station.verify(store=False).ok  # recorded and signed
+
+
+@pytest.mark.parametrize("who", ["", "  "])
+def test_export_needs_who_and_purpose(station: Station, tmp_path: Path, who: str) -> None:
     conn = open_station_db(station.db)
-    assert Ledger(conn, STATION).size() == size
+    with pytest.raises(PackageError, match="--who"):
+        export_case(
+            Ledger(conn, STATION), station.store, station.keyring, CASE, tmp_path / "o",
+            who=who, purpose="p",
+        )  # fmt: skip
     conn.close()
+    assert ledger_size(station) == 15 and not (tmp_path / "o").exists()
 
 
 def test_cli_export_proof_pubkey_and_verify_package(station: Station, tmp_path: Path) -> None:
@@ -185,19 +317,40 @@ def test_cli_export_proof_pubkey_and_verify_package(station: Station, tmp_path: 
     )
     assert proc.returncode == 0, proc.stderr
     assert "3 clips" in proc.stdout
-    checked = run_cli("verify-package", out, "--json")
+    pem = station.data / "keys" / "station.pub.pem"
+    checked = run_cli("verify-package", out, "--json", "--pubkey", pem)
     assert checked.returncode == 0 and json.loads(checked.stdout)["ok"] is True
+    alone = run_cli("verify-package", out)
+    assert alone.returncode == 3
+    assert alone.stdout.endswith(
+        "NOT PROVEN: internally consistent only: the key came from inside the package; "
+        "pin it with --pubkey or --anchor\n"
+    )
     _flip(out / "clips" / "c1_c1.MP4")
-    assert run_cli("verify-package", out).returncode == 1
+    assert run_cli("verify-package", out, "--pubkey", pem).returncode == 1
 
     receipt = tmp_path / "c4.tlog-proof"
     assert run_cli("proof", "c4", "--data-dir", station.data, "--out", receipt).returncode == 0
     assert receipt.read_text().startswith("c2sp.org/tlog-proof@v1\nextra ")
     note = run_cli("pubkey", "--data-dir", station.data, "--note")
     assert note.stdout.strip() == station.key.verifier.text()
-    pem = run_cli("pubkey", "--data-dir", station.data)
-    assert pem.stdout.startswith("-----BEGIN PUBLIC KEY-----")
+    pem_out = run_cli("pubkey", "--data-dir", station.data)
+    assert pem_out.stdout.startswith("-----BEGIN PUBLIC KEY-----")
     again = run_cli(
-        "export", "--data-dir", station.data, "--case", "no-such-case", "--out", tmp_path / "none"
-    )
+        "export", "--data-dir", station.data, "--case", "no-such-case", "--out",
+        tmp_path / "none", "--who", "a", "--purpose", "b",
+    )  # fmt: skip
     assert again.returncode == 2 and "no clip is linked" in again.stderr
+
+
+def test_the_pinned_key_must_be_the_packages(station: Station, tmp_path: Path) -> None:
+    out = tmp_path / "pkg"
+    export(station, out)
+    from ledger import StationKey, origin_for
+
+    other = StationKey.generate(origin_for(STATION))
+    report = verify_package(out, PublicKeyFile(other.verifier.public, None))
+    assert report.status == 1
+    assert f"not by the public key you gave (fingerprint {other.verifier.fingerprint()})" in (
+        "\n".join(report.problems)
+    )

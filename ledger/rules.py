@@ -1,0 +1,215 @@
+"""The rules every leaf must pass, in `evidock verify` and in `evidock verify-package` alike.
+
+One rule set for both verifiers, so a package can never pass what the station's own
+verify fails: the bytes are a canonical leaf, the kind is known, the body has the kind's
+keys with values of the right types, the leaf says the index it is found at, and it
+names the station whose key signs the log (the checkpoint origin
+``evidock.station/<id>``), the same station as every other leaf.
+
+What only the whole ledger can check (the ``prev`` chain, the Merkle nodes, the database's
+lookup columns) stays in ``ledger.verify``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any, Final
+
+from ledger.errors import LeafFormatError
+from ledger.leaf import (
+    CASE_EXPORTED,
+    CASE_LINKED,
+    CASE_UNLINKED,
+    CLIP_ACCESSED,
+    CLIP_INGESTED,
+    CLIP_PURGED,
+    CLIP_REDOCKED,
+    CLIP_UPLOADED,
+    CLOCK_ADJUSTED,
+    CONFIG_CHANGED,
+    DOCKING_CLOSED,
+    DOCKING_OPENED,
+    KEY_ROTATED,
+    KINDS,
+    STATION_BOOTED,
+    check_leaf_bytes,
+)
+
+#: Where a rule reports a broken leaf: (category, one line naming the leaf).
+Report = Callable[[str, str], None]
+
+ORIGIN_PREFIX: Final = "evidock.station/"
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+def _text(value: Any) -> bool:
+    return type(value) is str
+
+
+def _text_or_null(value: Any) -> bool:
+    return value is None or type(value) is str
+
+
+def _count(value: Any) -> bool:
+    return type(value) is int and value >= 0
+
+
+def _sha256(value: Any) -> bool:
+    return type(value) is str and _HEX64.fullmatch(value) is not None
+
+
+def _sha256_list(value: Any) -> bool:
+    return type(value) is list and all(_sha256(item) for item in value)
+
+
+def _text_list(value: Any) -> bool:
+    return type(value) is list and all(type(item) is str for item in value)
+
+
+def _list(value: Any) -> bool:
+    return type(value) is list
+
+
+def _object_or_null(value: Any) -> bool:
+    return value is None or type(value) is dict
+
+
+_Check = Callable[[Any], bool]
+_WHAT: Final[dict[_Check, str]] = {
+    _text: "a string",
+    _text_or_null: "a string or null",
+    _count: "a non-negative integer",
+    _sha256: "64 lowercase hex digits",
+    _sha256_list: "a list of 64-hex-digit hashes",
+    _text_list: "a list of strings",
+    _list: "a list",
+    _object_or_null: "an object or null",
+}
+
+_LINK: Final[dict[str, _Check]] = {
+    "clip_id": _text_or_null,
+    "session_id": _text_or_null,
+    "case_number": _text,
+    "officer": _text_or_null,
+    "object_of_proof": _text_or_null,
+    "reason": _text_or_null,
+}
+
+#: The type of each required body value a verifier relies on (keys absent here: any).
+BODY_TYPES: Final[dict[str, dict[str, _Check]]] = {
+    STATION_BOOTED: {"version": _text, "config_sha256": _text},
+    DOCKING_OPENED: {"session_id": _text},
+    DOCKING_CLOSED: {"session_id": _text, "clips": _count, "problems": _list},
+    CLIP_INGESTED: {
+        "clip_id": _text,
+        "session_id": _text,
+        "sha256": _sha256,
+        "blake3": _sha256,
+        "sm3": _text_or_null,
+        "size": _count,
+        "window_size": _count,
+        "windows": _sha256_list,
+        "source_path": _text,
+        "source_path_b64": _text_or_null,
+        "recorder_time": _text_or_null,
+        "media": _object_or_null,
+    },
+    CLIP_REDOCKED: {"clip_id": _text, "session_id": _text, "sha256": _sha256, "source_path": _text},
+    CASE_LINKED: _LINK,
+    CASE_UNLINKED: _LINK,
+    CLIP_UPLOADED: {
+        "clip_id": _text,
+        "sha256": _sha256,
+        "target": _text,
+        "location": _text,
+        "confirmed_size": _count,
+        "confirmed_sha256": _text,
+    },
+    CLIP_ACCESSED: {
+        "clip_id": _text,
+        "who": _text,
+        "purpose": _text,
+        "action": _text,
+        "via": _text,
+    },
+    CASE_EXPORTED: {
+        "case_number": _text,
+        "clips": _text_list,
+        "out": _text,
+        "who": _text,
+        "purpose": _text,
+    },
+    CLIP_PURGED: {"clip_id": _text, "sha256": _sha256, "reason": _text},
+    CONFIG_CHANGED: {"config_sha256": _text, "previous_sha256": _text_or_null},
+    KEY_ROTATED: {"old_key": _text, "new_key": _text},
+    CLOCK_ADJUSTED: {"from": _text, "to": _text, "source": _text},
+}
+
+
+def station_of_origin(origin: str) -> str | None:
+    """The station id a checkpoint origin names, or None if it is not ours."""
+    if not origin.startswith(ORIGIN_PREFIX) or len(origin) == len(ORIGIN_PREFIX):
+        return None
+    return origin[len(ORIGIN_PREFIX) :]
+
+
+def body_problem(kind: str, body: dict[str, Any]) -> str | None:
+    """What is wrong with a body of a known ``kind`` (missing keys, wrong types), or None."""
+    required = KINDS[kind]
+    if not required <= body.keys():
+        return f"{kind} body lacks {sorted(required - body.keys())}"
+    wrong = [
+        f"{key} is not {_WHAT[check]}"
+        for key, check in BODY_TYPES.get(kind, {}).items()
+        if not check(body[key])
+    ]
+    if kind in (CASE_LINKED, CASE_UNLINKED) and not (body["clip_id"] or body["session_id"]):
+        wrong.append("it names neither a clip_id nor a session_id")
+    if wrong:
+        return f"{kind} body has values of wrong types: {'; '.join(wrong)}"
+    return None
+
+
+class LeafRules:
+    """Applies the rules to leaves one by one; problems go to ``report``.
+
+    ``station`` is the station the leaves must name: the checkpoint origin's station when
+    the caller has a signed checkpoint at hand (an evidence package), else the first leaf
+    checked sets it (the station's own ledger, whose checkpoints are then held to it).
+    """
+
+    def __init__(self, report: Report, station: str | None = None, source: str = "") -> None:
+        self.report = report
+        self.station = station
+        self.source = source
+
+    def check(self, position: int, data: bytes) -> tuple[dict[str, Any] | None, bool]:
+        """The decoded leaf found at ``position`` (None when the bytes are not a leaf at
+        all) and whether its body is sound enough for the caller to read values from."""
+        try:
+            obj = check_leaf_bytes(data)
+        except LeafFormatError as exc:
+            self.report("encoding", f"leaf {position}: bad encoding: {exc}")
+            return None, False
+        if obj["index"] != position:
+            self.report("index", f"leaf {position}: says index {obj['index']}: renumbered or moved")
+        station = obj["station"]
+        if self.station is None:
+            self.station = station
+            self.source = f"the station of leaf {position}"
+        elif station != self.station:
+            where = f" ({self.source})" if self.source else ""
+            self.report(
+                "station", f"leaf {position}: station {station!r} is not {self.station!r}{where}"
+            )
+        kind = obj["kind"]
+        if kind not in KINDS:
+            self.report("kind", f"leaf {position}: unknown kind {kind!r}")
+            return obj, False
+        problem = body_problem(kind, obj["body"])
+        if problem is not None:
+            self.report("body", f"leaf {position}: {problem}")
+            return obj, False
+        return obj, True
