@@ -147,13 +147,18 @@ class LastSignedNote:
         write_atomic(self.pending, note.encode("utf-8"), PUBLIC_MODE)
         after_step("note.staged")
 
-    def settle(self, conn: sqlite3.Connection) -> None:
-        """Under the write lock: promote a pending note the database holds, else drop it."""
+    def settle(self, conn: sqlite3.Connection, *, own_view: bool) -> None:
+        """Under the write lock: promote a pending note the database holds, else drop it.
+
+        ``own_view``: ``conn`` has written nothing in its transaction yet, so it sees what
+        is committed. Inside a caller's transaction it may see its own uncommitted
+        checkpoint; a connection of our own is asked then.
+        """
         try:
             note = self.pending.read_text("utf-8")
         except FileNotFoundError:
             return
-        if self._committed(conn, note):
+        if self._committed(conn, note, own_view):
             self.pending.replace(self.path)
             fsync_dir(self.path.parent)
             after_step("note.promoted")
@@ -161,7 +166,7 @@ class LastSignedNote:
             self.pending.unlink(missing_ok=True)
             fsync_dir(self.path.parent)
 
-    def _committed(self, conn: sqlite3.Connection, note: str) -> bool:
+    def _committed(self, conn: sqlite3.Connection, note: str, own_view: bool) -> bool:
         try:
             size = Checkpoint.parse_body(SignedNote.parse(note).body).size
         except CheckpointError:
@@ -169,10 +174,17 @@ class LastSignedNote:
         current = self.checkpoint()
         if current is not None and current.size >= size and self.text() != note:
             return False  # never replace a newer note, or another of the same size
-        row = conn.execute(
-            "SELECT 1 FROM ledger_checkpoints WHERE tree_size = ? AND note = ?", (size, note)
-        ).fetchone()
-        return row is not None
+        query = "SELECT 1 FROM ledger_checkpoints WHERE tree_size = ? AND note = ?"
+        if own_view:
+            return conn.execute(query, (size, note)).fetchone() is not None
+        database = _database_file(conn)
+        if database is None:
+            return False  # no second view of an in-memory database: keep the older note
+        reader = sqlite3.connect(f"{database.as_uri()}?mode=ro", uri=True)
+        try:
+            return reader.execute(query, (size, note)).fetchone() is not None
+        finally:
+            reader.close()
 
     def settle_after_commit(self, conn: sqlite3.Connection) -> None:
         """Promote the note just committed, under the write lock taken again.
@@ -181,7 +193,14 @@ class LastSignedNote:
         signer promotes it (the state a crash right after the COMMIT leaves).
         """
         with suppress(sqlite3.OperationalError), writing(conn, "ledger_note"):
-            self.settle(conn)
+            self.settle(conn, own_view=True)
+
+
+def _database_file(conn: sqlite3.Connection) -> Path | None:
+    for _, name, file in conn.execute("PRAGMA database_list").fetchall():
+        if name == "main":
+            return Path(file) if file else None
+    return None
 
 
 def make_checkpoint(
@@ -202,7 +221,7 @@ def make_checkpoint(
         raise CheckpointError("a checkpoint needs at least one signing key")
     note_file = None if last_signed_file is None else LastSignedNote(last_signed_file)
     with writing_or_rollback(ledger.conn, "ledger_checkpoint") as owned:
-        anchor = _sign_locked(ledger, signers, note_file)
+        anchor = _sign_locked(ledger, signers, note_file, owned)
     if owned and note_file is not None:
         after_step("sign.committed")
         note_file.settle_after_commit(ledger.conn)
@@ -210,10 +229,10 @@ def make_checkpoint(
 
 
 def _sign_locked(
-    ledger: Ledger, signers: Sequence[StationKey], note_file: LastSignedNote | None
+    ledger: Ledger, signers: Sequence[StationKey], note_file: LastSignedNote | None, owned: bool
 ) -> Anchor:
     if note_file is not None:
-        note_file.settle(ledger.conn)
+        note_file.settle(ledger.conn, own_view=owned)
     size = ledger.size()
     known = _known_signed(ledger, note_file)
     for signed in known:

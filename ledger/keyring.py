@@ -102,14 +102,14 @@ class Keyring:
 
     def open(self, ledger: Ledger) -> StationKey:
         """Settle the folder and return the station key, made if the station has none."""
-        with writing_or_rollback(ledger.conn, "keyring_open"):
-            self._recover(ledger)
+        with writing_or_rollback(ledger.conn, "keyring_open") as owned:
+            self._recover(ledger, owned)
             return self._current(ledger)
 
     def sign(self, ledger: Ledger, extra_signers: Sequence[StationKey] = ()) -> Anchor:
         """Sign the tree head with the station key (and ``extra_signers``); keep the note."""
         with writing_or_rollback(ledger.conn, "keyring_sign") as owned:
-            self._recover(ledger)
+            self._recover(ledger, owned)
             key = self._current(ledger)
             anchor = make_checkpoint(ledger, [key, *extra_signers], last_signed_file=self.note.path)
         if owned:
@@ -128,7 +128,7 @@ class Keyring:
                 "rotate the station key outside any open transaction: its steps commit on their own"
             )
         with writing_or_rollback(ledger.conn, "keyring_rotate"):
-            self._recover(ledger)
+            self._recover(ledger, True)
             old = self._current(ledger)
             new = StationKey.generate(self.origin)
             self._save_pending(new)
@@ -150,15 +150,15 @@ class Keyring:
         # Best effort: without the lock the folder stays as a crash right after the COMMIT
         # would leave it, which the next open settles.
         with suppress(sqlite3.OperationalError), writing(ledger.conn, "keyring_settle"):
-            self._recover(ledger)
+            self._recover(ledger, True)
 
-    def _recover(self, ledger: Ledger) -> None:
+    def _recover(self, ledger: Ledger, own_view: bool) -> None:
         prepare_folder(self.keys_dir)
         for public in [*self.keys_dir.glob("*.pub.pem"), self.note.path, self.note.pending]:
             set_mode(public, PUBLIC_MODE)
         set_mode(self.private_path, PRIVATE_MODE)
         sweep_tmp(self.keys_dir)
-        self.note.settle(ledger.conn)
+        self.note.settle(ledger.conn, own_view=own_view)
         self._recover_rotation(ledger)
 
     def _recover_rotation(self, ledger: Ledger) -> None:

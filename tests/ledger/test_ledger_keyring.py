@@ -356,7 +356,9 @@ def refusing(station: Station) -> Iterator[Ledger]:
     led.conn.close()
 
 
-@pytest.mark.parametrize("via", ["keyring", "make_checkpoint", "caller's transaction"])
+@pytest.mark.parametrize(
+    "via", ["keyring", "make_checkpoint", "caller's transaction", "two in a caller's transaction"]
+)
 def test_a_failed_commit_leaves_no_note_ahead_of_the_database(
     station: Station, refusing: Ledger, via: str
 ) -> None:
@@ -368,10 +370,16 @@ def test_a_failed_commit_leaves_no_note_ahead_of_the_database(
             ring.sign(led)
         elif via == "make_checkpoint":
             make_checkpoint(led, [station.key], last_signed_file=ring.note.path)
-        else:
+        elif via == "caller's transaction":
             with transaction(led.conn):
                 accessed(led)
                 make_checkpoint(led, [station.key], last_signed_file=ring.note.path)
+        else:
+            # The second signer must not take the first one's uncommitted note for committed.
+            with transaction(led.conn):
+                make_checkpoint(led, [station.key], last_signed_file=ring.note.path)
+                accessed(led)
+                ring.sign(led)
     if led.conn.in_transaction:  # agent.database.transaction leaves it to its caller
         led.conn.execute("ROLLBACK")
     assert not led.conn.in_transaction
