@@ -210,7 +210,6 @@ def cmd_deliver(args: argparse.Namespace) -> int:
 def cmd_rotate_key(args: argparse.Namespace) -> int:
     station = _station(args)
     old, new, published = rotate_station_key(station)
-    station.record_key()
     print(f"retired key: {old}")
     print(f"new key:     {new}")
     print(f"checkpoint signed by both published as {published}; publish the new key")

@@ -152,4 +152,11 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     except BaseException:
         conn.execute("ROLLBACK")
         raise
-    conn.execute("COMMIT")
+    try:
+        conn.execute("COMMIT")
+    except BaseException:
+        # A failed COMMIT (full disk, a deferred constraint) can leave the transaction
+        # open with the write lock held: end it, so the station is not locked up.
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
