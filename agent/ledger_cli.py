@@ -43,7 +43,7 @@ from ledger import (
 )
 from ledger.anchor import stored_checkpoints
 from ledger.keys import PRIVATE_NAME, PUBLIC_NAME
-from ledger.receipt import check_receipt
+from ledger.receipt import check_receipt, read_receipt
 from ledger.report import report_json, report_text
 
 Command = Callable[[argparse.Namespace], int]
@@ -237,14 +237,14 @@ def cmd_verify_proof(args: argparse.Namespace) -> int:
         raise UsageError(
             f"{receipt} is not a receipt (not UTF-8 text): give a file `evidock proof` wrote"
         ) from None
-    leaf = _read_bytes(Path(args.leaf), "the leaf") if args.leaf else None
-    key = read_key(Path(args.pubkey))
     try:
-        report = check_receipt(text, key, leaf)
+        read_receipt(text)
     except (ProofError, CheckpointError) as exc:
         raise UsageError(
             f"{receipt} is not a receipt ({exc}): give a file `evidock proof` wrote"
         ) from None
+    leaf = _read_bytes(Path(args.leaf), "the leaf") if args.leaf else None
+    report = check_receipt(text, read_key(Path(args.pubkey)), leaf)
     if report.leaf is None and not report.problems:
         raise UsageError(
             f"{receipt} holds no leaf bytes: its checkpoint (size {report.checkpoint.size}) is "

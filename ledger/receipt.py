@@ -184,14 +184,14 @@ class ReceiptReport:
         return "\n".join(lines)
 
 
-def read_receipt(text: str, key: PublicKeyFile) -> tuple[TlogProof, Checkpoint, VerifierKey]:
+def read_receipt(text: str) -> tuple[TlogProof, Checkpoint]:
     """Parse a receipt and its checkpoint; ProofError / CheckpointError if it is not one.
 
     The signature is not checked here (``check_receipt`` does).
     """
     proof = TlogProof.parse(text)
     checkpoint = Checkpoint.parse_body(SignedNote.parse(proof.note).body)
-    return proof, checkpoint, key.for_name(checkpoint.origin)
+    return proof, checkpoint
 
 
 def check_receipt(text: str, key: PublicKeyFile, leaf_bytes: bytes | None = None) -> ReceiptReport:
@@ -201,7 +201,8 @@ def check_receipt(text: str, key: PublicKeyFile, leaf_bytes: bytes | None = None
     With no leaf bytes (none in the receipt, none given) only the signature is checked and
     the report's ``leaf`` is None.
     """
-    proof, checkpoint, verifier = read_receipt(text, key)
+    proof, checkpoint = read_receipt(text)
+    verifier = key.for_name(checkpoint.origin)
     report = ReceiptReport(proof.index, checkpoint, verifier.text(), key_fingerprint(key.public))
     if not SignedNote.parse(proof.note).verified_by([verifier]):
         report.problems.append(
