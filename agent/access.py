@@ -43,19 +43,39 @@ def fetch_clip(
         raise AccessError(f"no clip {clip_id} on this station")
     if out.exists() or out.is_symlink():
         raise AccessError(f"{out} exists: give a new file name")
-    with transaction(conn):
-        station.ledger(conn).append(
-            "clip.accessed",
-            {"clip_id": clip_id, "who": who, "purpose": purpose, "action": "download", "via": via},
-        )
-    expected = str(row["sha256"])
     temp = out.with_name(f".{out.name}.part")
+    try:
+        # The output file is made before the access is recorded, so a place that cannot
+        # be written is refused without a leaf; no evidence byte is read before the leaf.
+        handle = temp.open("xb")
+    except FileExistsError:
+        raise AccessError(
+            f"{temp} is left from an earlier fetch: remove it, or give another --out"
+        ) from None
+    except OSError as exc:
+        raise AccessError(
+            f"cannot write {out}: {exc.strerror}; give --out a new file in a folder you "
+            "may write"
+        ) from None
+    expected = str(row["sha256"])
     digest = hashlib.sha256()
     try:
-        with station.store.path_for(expected).open("rb") as src, temp.open("xb") as dst:
-            while block := src.read(_CHUNK):
-                digest.update(block)
-                dst.write(block)
+        with handle as dst:
+            with transaction(conn):
+                station.ledger(conn).append(
+                    "clip.accessed",
+                    {
+                        "clip_id": clip_id,
+                        "who": who,
+                        "purpose": purpose,
+                        "action": "download",
+                        "via": via,
+                    },
+                )
+            with station.store.path_for(expected).open("rb") as src:
+                while block := src.read(_CHUNK):
+                    digest.update(block)
+                    dst.write(block)
             dst.flush()
             os.fsync(dst.fileno())
     except FileNotFoundError:
@@ -63,6 +83,9 @@ def fetch_clip(
         raise AccessIntegrityError(
             f"clip {clip_id} is missing from the store: run `evidock verify`"
         ) from None
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
     if digest.hexdigest() != expected:
         temp.unlink()
         raise AccessIntegrityError(

@@ -60,10 +60,10 @@ def run_demo(data_dir: Path, *, recorders: int, clips: int, as_json: bool) -> in
     data_dir = data_dir.absolute()
     config = demo_config(data_dir)
     say = (lambda *_: None) if as_json else print
+    station = Station.open(config)  # first: a data dir that cannot be used says so at once
     say(f"evidock demo: station {config.station.id}, data dir {data_dir}")
     say(f"making {recorders} simulated recorders under {config.docking.mount_root} ...")
     make_recorders(config.docking.mount_root, recorders, clips)
-    station = Station.open(config)
     record_boot(station)
     progress = Progress("dock", enabled=None if not as_json else False)
     daemon = Daemon(station, progress=progress)

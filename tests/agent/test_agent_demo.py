@@ -25,5 +25,25 @@ def test_demo_ingests_links_delivers_and_verifies(tmp_path: Path) -> None:
     cases = {s["case_number"] for s in summary["sessions"]}
     assert len(cases) == 2 and all(c.endswith("号") for c in cases)
     export = tmp_path / "package"
-    run_cli("export", "--data-dir", data, "--case", sorted(cases)[0], "--out", export, check=0)
-    run_cli("verify-package", export, check=0)
+    run_cli(
+        "export",
+        "--data-dir",
+        data,
+        "--case",
+        sorted(cases)[0],
+        "--out",
+        export,
+        "--who",
+        "clerk-1",
+        "--purpose",
+        "court",
+        check=0,
+    )
+    # The key inside the package proves nothing on its own; pinned by the published
+    # anchors (or the station's key) the package verifies.
+    unpinned = run_cli("verify-package", export, check=3)
+    assert "pin" in unpinned.stdout
+    run_cli("verify-package", export, "--anchor", data / "anchors", check=0)
+    key = tmp_path / "station.pub.pem"
+    key.write_text(run_cli("pubkey", "--data-dir", data, check=0).stdout, "utf-8")
+    run_cli("verify-package", export, "--pubkey", key, check=0)

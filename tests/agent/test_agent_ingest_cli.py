@@ -164,8 +164,15 @@ def test_check_config_names_each_bad_key(tmp_path: Path) -> None:
     proc = run_cli("check-config", bad, check=2)
     assert "hashing.verify" in proc.stderr and "docking.settle_seconds" in proc.stderr
     good = tmp_path / "good.toml"
-    good.write_text('[station]\nid = "s-2"\n', "utf-8")
+    good.write_text(
+        f'[station]\nid = "s-2"\n[paths]\ndata_dir = "{tmp_path / "d"}"\n'
+        f'[docking]\nmount_root = "{tmp_path / "recorder-mounts"}"\n'
+        f'[delivery]\ncentral_dir = "{tmp_path / "central"}"\n',
+        "utf-8",
+    )
+    (tmp_path / "recorder-mounts").mkdir()
     run_cli("check-config", good, check=0)
+    run_cli("check-config", "--config", good, check=0)
 
 
 def test_missing_ffprobe_stops_before_any_copy(recorder: Path, tmp_path: Path) -> None:

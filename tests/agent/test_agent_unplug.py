@@ -67,6 +67,7 @@ def test_unplugged_mid_clip_then_redocked_resumes(recorder: Path, tmp_path: Path
     assert redone.status == "new"
     assert 8 * 1024 * 1024 <= redone.resumed_bytes <= 10 * 1024 * 1024
     assert {o.status for o in second.outcomes if o is not redone} == {"seen"}
+    publish_checkpoint(station, station.conn, folder_target(station))
     station.close()
     run_cli("verify", "--data-dir", data, check=0)
 
