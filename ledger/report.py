@@ -26,8 +26,8 @@ NOT_ANCHORED: Final = (
 )
 
 
-def leaf_range(first: int, last: int) -> str:
-    return f"leaf {first}" if first == last else f"leaves {first}..{last}"
+def leaves_are(first: int, last: int) -> str:
+    return f"leaf {first} is" if first == last else f"leaves {first}..{last} are"
 
 
 @dataclass
@@ -72,13 +72,13 @@ class VerifyReport:
             if self.leaves == 0:
                 return "the ledger is empty and no checkpoint is signed: there is nothing to verify"
             return (
-                f"{leaf_range(0, self.leaves - 1)} are intact but not signed by a trusted "
+                f"{leaves_are(0, self.leaves - 1)} intact but not signed by a trusted "
                 "checkpoint: no checkpoint signed by the trusted key covers them; have the "
                 "station sign one (any evidock command that writes does) and verify again"
             )
         if self.signed_size < self.leaves:
             return (
-                f"{leaf_range(self.signed_size, self.leaves - 1)} are intact but not signed by "
+                f"{leaves_are(self.signed_size, self.leaves - 1)} intact but not signed by "
                 "a trusted checkpoint: they may have been written or rewritten after the last "
                 "signature; have the station sign a checkpoint and verify again"
             )
@@ -87,7 +87,7 @@ class VerifyReport:
             if self.leaves == 0:
                 return "the ledger is empty and no anchor covers it"
             return (
-                f"{leaf_range(first, self.leaves - 1)} are intact but not covered by a given "
+                f"{leaves_are(first, self.leaves - 1)} intact but not covered by a given "
                 "anchor (--require-anchor): give a newer anchor from central storage"
             )
         return None

@@ -483,7 +483,7 @@ def test_28_require_anchor_wants_every_leaf_anchored(station: Station) -> None:
     assert station.verify().ok
     anchored = station.verify(require_anchor=True)
     assert anchored.intact and anchored.status == 3
-    assert "leaf 15 are intact but not covered by a given anchor" in str(anchored.shortfall())
+    assert "leaf 15 is intact but not covered by a given anchor" in str(anchored.shortfall())
     nothing = station.verify(anchors=[], require_anchor=True)
     assert nothing.status == 3 and "leaves 0..15" in str(nothing.shortfall())
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -71,7 +72,7 @@ def members(led: Ledger, case: str = CASE) -> list[str]:
     return sorted(found)
 
 
-def export(station: Station, out: Path, case: str) -> dict[str, object]:
+def export(station: Station, out: Path, case: str) -> dict[str, Any]:
     conn = open_station_db(station.db)
     try:
         export_case(
@@ -80,7 +81,7 @@ def export(station: Station, out: Path, case: str) -> dict[str, object]:
         )  # fmt: skip
     finally:
         conn.close()
-    manifest: dict[str, object] = json.loads((out / "manifest.json").read_text())
+    manifest: dict[str, Any] = json.loads((out / "manifest.json").read_text())
     return manifest
 
 
@@ -105,7 +106,7 @@ def test_a_recorder_docked_again_with_the_case_exports_its_clips(
     assert members(led, "C42") == ["c1", "c2", "c3"]
     led.conn.close()
     manifest = export(station, tmp_path / "pkg", "C42")
-    assert sorted(c["clip_id"] for c in manifest["clips"]) == ["c1", "c2", "c3"]  # type: ignore[attr-defined, index]
+    assert sorted(c["clip_id"] for c in manifest["clips"]) == ["c1", "c2", "c3"]
     report = verify_package(tmp_path / "pkg", station.pub)
     assert report.ok, report.problems
     html = (tmp_path / "pkg" / "custody.html").read_text()
@@ -131,7 +132,7 @@ def test_a_session_mixing_new_and_known_clips_exports_all_six(
     assert members(led, "C43") == ["c1", "c2", "c3", "c4", "c5", "c9"]
     led.conn.close()
     manifest = export(station, tmp_path / "pkg", "C43")
-    assert len(manifest["clips"]) == 6  # type: ignore[arg-type]
+    assert len(manifest["clips"]) == 6
     exported = json.loads(
         (tmp_path / "pkg" / f"leaves/{manifest['case_exported_leaf']:012d}.json").read_bytes()
     )
@@ -188,13 +189,13 @@ def test_the_replay_agrees_with_the_rule(plan: list[tuple[bool, str, int]]) -> N
                 )  # fmt: skip
         last: dict[str, bool] = {}
         for linked, what, n in plan:
-            clip_id, session = (f"k{n}", None) if what == "clip" else (None, f"s{n}")
+            target, whole = (f"k{n}", None) if what == "clip" else (None, f"s{n}")
             led.append(
                 "case.linked" if linked else "case.unlinked",
-                {"clip_id": clip_id, "session_id": session, "case_number": "K",
+                {"clip_id": target, "session_id": whole, "case_number": "K",
                  "officer": None, "object_of_proof": None, "reason": None},
             )  # fmt: skip
-            for reached in [clip_id] if clip_id else SESSIONS[str(session)]:
+            for reached in [target] if target else SESSIONS[str(whole)]:
                 last[reached] = linked
         assert members(led, "K") == sorted(c for c, linked in last.items() if linked)
         led.conn.close()
