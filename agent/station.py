@@ -117,16 +117,18 @@ def config_digest(config: StationConfig) -> str:
     return hashlib.sha256(config.model_dump_json().encode("utf-8")).hexdigest()
 
 
-def _check_writable(data_dir: Path) -> None:
+def _check_writable(data_dir: Path, config_file: Path | None) -> None:
+    # Say where the data dir came from: `run` has no --data-dir, its config names it.
+    where = f"set paths.data_dir in {config_file}" if config_file else "give another --data-dir"
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DataDirError(
-            f"cannot create the data dir {data_dir}: {exc.strerror}; choose a folder the "
-            "evidock user may write (--data-dir or paths.data_dir)"
+            f"cannot create the data dir {data_dir}: {exc.strerror}; {where} (a folder the "
+            "evidock user may write)"
         ) from None
     if not data_dir.is_dir():
-        raise DataDirError(f"the data dir {data_dir} is not a folder; choose another --data-dir")
+        raise DataDirError(f"the data dir {data_dir} is not a folder; {where}")
     probe = data_dir / f".write-test-{os.getpid()}"
     try:
         probe.write_bytes(b"")
@@ -134,8 +136,7 @@ def _check_writable(data_dir: Path) -> None:
     except OSError as exc:
         hint = "free some space" if exc.errno == errno.ENOSPC else "fix its permissions"
         raise DataDirError(
-            f"the data dir {data_dir} is not writable ({exc.strerror}); {hint} or choose "
-            "another --data-dir"
+            f"the data dir {data_dir} is not writable ({exc.strerror}); {hint}, or {where}"
         ) from None
 
 
@@ -163,7 +164,7 @@ class Station:
     ) -> Station:
         """Open the station for writing; refuses a config that names another station."""
         data_dir = (data_dir or config.paths.data_dir).absolute()
-        _check_writable(data_dir)
+        _check_writable(data_dir, config_file)
         identity = bind_identity(config, data_dir, config_file)
         options = HashOptions.from_config(config.hashing)
         store = EvidenceStore(data_dir / "store").create()
