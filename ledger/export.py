@@ -287,6 +287,11 @@ def _export(
     return ExportResult(out, case_number, tuple(links), len(relevant), checkpoint.size)
 
 
+def _size(ingested: Leaf) -> int:
+    size = ingested.body.get("size")
+    return size if type(size) is int else 0
+
+
 def _copy_clips(
     store: EvidenceFiles,
     out: Path,
@@ -294,7 +299,7 @@ def _copy_clips(
     ingested: dict[str, Leaf],
     progress: Progress | None,
 ) -> dict[str, str]:
-    total = sum(int(ingested[c].body["size"]) for c in links)
+    total = sum(_size(ingested[c]) for c in links)
     done = 0
 
     def advance(n: int) -> None:
