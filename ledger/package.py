@@ -309,16 +309,16 @@ def _check_leaves(
         if type(index) is not int or not isinstance(entry, dict):
             report.problems.append(f"manifest.json: a leaf entry without an index: {entry!r:.80}")
             continue
-        leaf_file, proof_file = entry.get("leaf"), entry.get("proof")
+        leaf_file, proof_file = str(entry.get("leaf")), str(entry.get("proof"))
         if leaf_file not in files or proof_file not in files:
             report.problems.append(f"leaf {index}: its leaf or proof file is missing")
             continue
-        data = (folder / str(leaf_file)).read_bytes()
+        data = (folder / leaf_file).read_bytes()
         obj, sound = rules.check(index, data)
         if obj is None:
             continue
         try:
-            text = (folder / str(proof_file)).read_bytes().decode("utf-8")
+            text = (folder / proof_file).read_bytes().decode("utf-8")
             leaf, proved = verify_proof(text, [key], data)
         except (UnicodeDecodeError, LeafFormatError, ProofError, CheckpointError) as exc:
             report.problems.append(f"leaf {index}: {exc}")
@@ -330,6 +330,11 @@ def _check_leaves(
     return leaves
 
 
+def _index(value: Any) -> int:
+    """A leaf index from the (unsigned) manifest; -1 when it is not one."""
+    return value if type(value) is int else -1
+
+
 def _check_clips(
     manifest: dict[str, Any],
     leaves: dict[int, Leaf],
@@ -337,7 +342,7 @@ def _check_clips(
     report: PackageReport,
 ) -> None:
     case_number = manifest.get("case_number")
-    exported = leaves.get(manifest.get("case_exported_leaf", -1))
+    exported = leaves.get(_index(manifest.get("case_exported_leaf")))
     exported_clips: set[str] = set()
     if exported is None or exported.kind != CASE_EXPORTED:
         report.problems.append("the case.exported leaf of this package is missing")
@@ -352,7 +357,11 @@ def _check_clips(
     }
     clips = manifest.get("clips")
     clips = [c for c in clips if isinstance(c, dict)] if isinstance(clips, list) else []
-    listed = {clip.get("clip_id") for clip in clips}
+    for clip in clips:
+        if not isinstance(clip.get("clip_id"), str):
+            report.problems.append(f"manifest.json: a clip entry without a clip id: {clip!r:.80}")
+    clips = [c for c in clips if isinstance(c.get("clip_id"), str)]
+    listed = {clip["clip_id"] for clip in clips}
     for clip_id in sorted(exported_clips - listed):
         report.problems.append(
             f"clip {clip_id}: named by the case.exported leaf but missing from the package"
@@ -360,7 +369,7 @@ def _check_clips(
     for clip in clips:
         clip_id = clip.get("clip_id")
         report.clips += 1
-        leaf = leaves.get(clip.get("ingested_leaf", -1))
+        leaf = leaves.get(_index(clip.get("ingested_leaf")))
         if leaf is None or leaf.kind != CLIP_INGESTED or leaf.body["clip_id"] != clip_id:
             report.problems.append(f"clip {clip_id}: its proven clip.ingested leaf is missing")
             continue
@@ -387,7 +396,7 @@ def _check_link(
     report: PackageReport,
 ) -> None:
     """The leaf that put the clip in the case links it (or a session it was seen in)."""
-    link = leaves.get(clip.get("linked_by_leaf", -1))
+    link = leaves.get(_index(clip.get("linked_by_leaf")))
     if link is None or link.kind != CASE_LINKED or link.body["case_number"] != case_number:
         report.problems.append(
             f"clip {clip_id}: the case.linked leaf that put it in the case is missing"

@@ -9,8 +9,11 @@ import sqlite3
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from ledger_fixtures import CASE, STATION, Station, make_station, run_cli
 
 from agent.database import open_station_db
@@ -354,3 +357,44 @@ def test_the_pinned_key_must_be_the_packages(station: Station, tmp_path: Path) -
     assert f"not by the public key you gave (fingerprint {other.verifier.fingerprint()})" in (
         "\n".join(report.problems)
     )
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner),
+    max_leaves=6,
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_any_manifest_gives_a_report_or_a_usage_error(
+    station: Station, tmp_path_factory: pytest.TempPathFactory, data: st.DataObject
+) -> None:
+    """The manifest is unsigned: whatever it says, the verifier reports, never crashes."""
+    out = tmp_path_factory.mktemp("pkg") / "pkg"
+    if not (station.data / "case.done").exists():
+        export(station, station.data / "case.pkg")
+        (station.data / "case.done").write_text("")
+    shutil.copytree(station.data / "case.pkg", out)
+    manifest: Any = json.loads((out / "manifest.json").read_text())
+    node = manifest
+    path = data.draw(st.lists(st.integers(0, 20), min_size=1, max_size=4))
+    for step in path[:-1]:
+        if isinstance(node, dict) and node:
+            node = node[sorted(node)[step % len(node)]]
+        elif isinstance(node, list) and node:
+            node = node[step % len(node)]
+    if isinstance(node, dict) and node:
+        node[sorted(node)[path[-1] % len(node)]] = data.draw(json_values)
+    elif isinstance(node, list) and node:
+        node[path[-1] % len(node)] = data.draw(json_values)
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    try:
+        report = verify_package(out, station.pub)
+    except PackageError:
+        return
+    assert report.status in (0, 1)
+    json.dumps(report.as_json())
