@@ -71,7 +71,8 @@ def pin_key(
         else:
             pinning.append((label, cp, anchor))
     if pinning and pin.source is None:
-        pin.source = f"pinned by anchor {pinning[0][0]}"
+        newest = max(pinning, key=lambda item: item[1].size)
+        pin.source = f"pinned by anchor {newest[0]}"
     _compare_trees(pin, checkpoint, own, pinning)
     return pin
 
@@ -82,41 +83,48 @@ def _compare_trees(
     own: Anchor | None,
     pinning: Sequence[tuple[str, Checkpoint, Anchor]],
 ) -> None:
-    by_size = {cp.size: (label, cp) for label, cp, _ in pinning}
-    for label, cp, anchor in pinning:
-        link = None
+    """Check every consistency proof at hand between the package's tree and the anchors'
+    (tree sizes are the nodes, checked proofs the edges); say which anchors the checked
+    proofs connect to the package's tree, and which could not be compared."""
+    trees: dict[int, tuple[str, bytes]] = {checkpoint.size: ("the package", checkpoint.root)}
+    edges: dict[int, set[int]] = {}
+
+    def check(old: int, new: int, proof: Sequence[bytes], what: str) -> None:
         try:
-            if cp.size == checkpoint.size:
-                link = "the same tree"
-                if cp.root != checkpoint.root:
-                    raise ProofError("same size, another root")
-            elif own is not None and own.previous_size == cp.size:
-                link = "an older tree the package's extends (the package's consistency proof)"
-                verify_consistency(cp.size, checkpoint.size, own.proof, cp.root, checkpoint.root)
-            elif anchor.previous_size == checkpoint.size:
-                link = "a newer tree that extends the package's (the anchor's consistency proof)"
-                verify_consistency(checkpoint.size, cp.size, anchor.proof, checkpoint.root, cp.root)
+            verify_consistency(old, new, proof, trees[old][1], trees[new][1])
         except ProofError as exc:
+            pin.problems.append(f"{what}: {exc}: the station signed two histories")
+            return
+        edges.setdefault(old, set()).add(new)
+        edges.setdefault(new, set()).add(old)
+
+    for label, cp, _ in pinning:
+        seen = trees.setdefault(cp.size, (f"anchor {label}", cp.root))
+        if seen[1] != cp.root:
             pin.problems.append(
-                f"anchor {label} (size {cp.size}) disagrees with the package's checkpoint "
-                f"{checkpoint.size}: {exc}: the station signed two histories"
+                f"anchor {label} and {seen[0]} are both of size {cp.size} with different roots: "
+                "the station signed two histories"
             )
-            continue
-        if link is not None:
-            pin.notes.append(f"anchor {label} (size {cp.size}) holds {link}: checked")
-        else:
-            pin.notes.append(
-                f"anchor {label} (size {cp.size}): no consistency proof links it to the "
-                f"package's checkpoint {checkpoint.size}: trees not compared"
-            )
-        previous = by_size.get(anchor.previous_size)
-        if previous is not None and anchor.previous_size != cp.size:
-            try:
-                verify_consistency(
-                    previous[1].size, cp.size, anchor.proof, previous[1].root, cp.root
-                )
-            except ProofError as exc:
-                pin.problems.append(
-                    f"anchor {label}: not consistent with anchor {previous[0]}: {exc}: "
-                    "the station signed two histories"
-                )
+    if own is not None and own.previous_size in trees and own.previous_size != checkpoint.size:
+        check(own.previous_size, checkpoint.size, own.proof, "the package's checkpoint.anchor")
+    for label, cp, anchor in pinning:
+        if anchor.previous_size in trees and anchor.previous_size != cp.size:
+            check(anchor.previous_size, cp.size, anchor.proof, f"anchor {label}")
+    linked, todo = {checkpoint.size}, [checkpoint.size]
+    while todo:
+        for near in edges.get(todo.pop(), set()) - linked:
+            linked.add(near)
+            todo.append(near)
+    compared = sorted({cp.size for _, cp, _ in pinning} & linked)
+    apart = [label for label, cp, _ in pinning if cp.size not in linked]
+    if compared:
+        pin.notes.append(
+            f"{len(compared)} anchor tree(s) of size {compared[0]}..{compared[-1]} agree with the "
+            f"package's checkpoint {checkpoint.size} through checked consistency proofs"
+        )
+    if apart:
+        shown = ", ".join(apart[:3]) + (f" and {len(apart) - 3} more" if len(apart) > 3 else "")
+        pin.notes.append(
+            f"{len(apart)} anchor(s) not compared with the package's tree (no consistency proof "
+            f"links them to it): {shown}"
+        )

@@ -215,7 +215,7 @@ def test_verify_package_trusts_no_bundled_key(made: Made, tmp_path: Path) -> Non
     assert pinned["status"] == 0 and pinned["key_source"] == "pinned by --pubkey"
     by_anchor = run_cli("verify-package", pkg, "--anchor", made.anchors, check=0)
     assert "key source: pinned by anchor checkpoint-" in by_anchor.stdout
-    assert "holds an older tree the package's extends" in by_anchor.stdout
+    assert "agree with the package's checkpoint" in by_anchor.stdout
     help_text = run_cli("verify-package", "--help", check=0).stdout
     assert "3  internally consistent only" in help_text
 

@@ -18,15 +18,22 @@ from ledger_fixtures import CASE, STATION, Station, make_station, run_cli
 
 from agent.database import open_station_db
 from ledger import (
+    Anchor,
+    Checkpoint,
     ExportIntegrityError,
     Ledger,
     PackageError,
     PublicKeyFile,
     case_members,
     export_case,
+    make_checkpoint,
+    sign_checkpoint,
     verify_package,
 )
+from ledger.anchor import anchor_for
 from ledger.layout import write_sums
+
+ACCESS = {"clip_id": "c1", "who": "a", "purpose": "p", "action": "view", "via": "cli"}
 
 
 @pytest.fixture
@@ -149,22 +156,38 @@ def test_an_anchor_from_central_storage_pins_the_key_and_its_tree_is_compared(
     report = verify_package(out, None, [("checkpoint-15.anchor", older)])
     assert report.ok, report.problems
     assert report.key_source == "pinned by anchor checkpoint-15.anchor"
-    assert any("holds an older tree the package's extends" in n for n in report.notes)
-    # An anchor of the same size with another root: two histories.
+    agree = "anchor tree(s) of size 15..15 agree with the package's checkpoint 19"
+    assert any(agree in n for n in report.notes), report.notes
+    # The whole chain of anchors, and a newer one that extends the package's tree.
+    led = station.ledger()
+    led.append("clip.accessed", {**ACCESS})
+    newer = make_checkpoint(led, [station.key])
+    led.conn.close()
+    chain = [(f"a{a.checkpoint.size}", a) for a in [*station.anchors, newer]]
+    report = verify_package(out, None, chain)
+    assert report.ok, report.problems
+    assert report.key_source == "pinned by anchor a20"
+    assert any("4 anchor tree(s) of size 6..20 agree" in n for n in report.notes), report.notes
+    # An anchor no proof links to the package's tree is named, not trusted for the tree.
+    alone = verify_package(out, None, [("a6", station.anchors[0])])
+    assert alone.ok and any("1 anchor(s) not compared" in n for n in alone.notes)
+    # Anchors of the package's size with another root, or a proof that fails: two histories.
     conn = open_station_db(station.db)
-    from ledger.anchor import anchor_for
-
     same = anchor_for(conn, Ledger(conn, STATION), report.checkpoint_size)
     conn.close()
     assert verify_package(out, None, [("same", same)]).ok
-    from ledger import Anchor, Checkpoint, sign_checkpoint
-
     forked = sign_checkpoint(
         Checkpoint(same.checkpoint.origin, same.checkpoint.size, bytes(32)), [station.key]
     )
     bad = verify_package(out, None, [("forked", Anchor(forked, 0, ()))])
     assert bad.status == 1
-    assert any("disagrees with the package's checkpoint" in p for p in bad.problems)
+    assert (
+        "anchor forked and the package are both of size 19 with different roots"
+        in (bad.problems[0])
+    )
+    bent = Anchor(newer.note, newer.previous_size, (bytes(32),) * len(newer.proof))
+    worse = verify_package(out, None, [("bent", bent)])
+    assert worse.status == 1 and "anchor bent: " in worse.problems[0]
 
 
 @pytest.mark.parametrize(
