@@ -23,62 +23,21 @@ from typing import Any
 
 from agent import ledger_cli
 from agent.access import fetch_clip
-from agent.anchoring import publish_checkpoint, rotate_station_key
+from agent.anchoring import rotate_station_key
 from agent.cases import link
-from agent.database import DB_NAME, DatabaseError
+from agent.database import DatabaseError
 from agent.delivery import deliver_due, folder_target
 from agent.errors import EvidockError
 from agent.ingest import IngestSession, SessionReport
 from agent.metadata import FfprobeMissingError
 from agent.progress import Progress
-from agent.station import Station, station_config
-from config import ConfigError, StationConfig, check_config_file, load_config
+from agent.station_args import UsageError, add_station_options, open_station, sign
+from config import ConfigError, check_config_file
 from hashing import HashingError
 from ledger import InconsistentCheckpointError, LedgerError
 from uploader import DeliveryError
 
 Command = Callable[[argparse.Namespace], int]
-
-
-class UsageError(EvidockError):
-    """The command line cannot be used as given; the message says what to give."""
-
-
-def resolve_station(args: argparse.Namespace) -> tuple[StationConfig, Path | None, Path]:
-    """The config, its file (None: embedded defaults) and the data dir a command names.
-
-    ``--config FILE`` alone is enough (its ``paths.data_dir``; ``--data-dir`` overrides
-    it). ``--data-dir DIR`` alone takes the station's identity and config from the data
-    dir itself, so no built-in default is ever written into an existing station.
-    """
-    config_arg = getattr(args, "config", None)
-    data_arg = getattr(args, "data_dir", None)
-    if config_arg:
-        config_file = Path(config_arg).absolute()
-        config = load_config(config_file)
-        data_dir = Path(data_arg).absolute() if data_arg else config.paths.data_dir.absolute()
-        return config, config_file, data_dir
-    if not data_arg:
-        raise UsageError("say which station: give --config FILE or --data-dir DIR")
-    data_dir = Path(data_arg).absolute()
-    config, recorded = station_config(data_dir)
-    return config, recorded, data_dir
-
-
-def _station(args: argparse.Namespace, *, create: bool = False) -> Station:
-    """Open the station a command names for writing; only ingest may make a new one."""
-    config, config_file, data_dir = resolve_station(args)
-    if not create and not (data_dir / DB_NAME).is_file():
-        raise UsageError(
-            f"{data_dir} holds no station (no {DB_NAME}): give the station's data dir "
-            "(--data-dir) or its config (--config)"
-        )
-    return Station.open(config, data_dir, config_file=config_file)
-
-
-def _sign(station: Station) -> None:
-    """Commands that append leaves outside the daemon sign a checkpoint before returning."""
-    publish_checkpoint(station, station.conn, folder_target(station))
 
 
 def print_session(report: SessionReport, out: Any = None) -> None:
@@ -101,7 +60,7 @@ def print_session(report: SessionReport, out: Any = None) -> None:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    station = _station(args, create=True)
+    station = open_station(args, create=True)
     progress = Progress("ingest", enabled=None if not args.json else False)
     stop = threading.Event()
     session = IngestSession(
@@ -119,7 +78,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             report = session.run()
     except BaseException:
         # A session stopped by a second Ctrl-C was closed on record: sign that too.
-        _sign(station)
+        sign(station)
         raise
     progress.finish()
     if args.case and not stop.is_set():
@@ -133,7 +92,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             reason="linked at ingest",
         )
         report.case_number = args.case
-    _sign(station)
+    sign(station)
     if args.json:
         print(json.dumps(report.as_json(), ensure_ascii=False, indent=1))
     else:
@@ -168,7 +127,7 @@ def _first_ctrl_c_stops(stop: threading.Event) -> Iterator[None]:
 
 
 def cmd_link(args: argparse.Namespace) -> int:
-    station = _station(args)
+    station = open_station(args)
     made = link(
         station.conn,
         station.ledger(),
@@ -180,7 +139,7 @@ def cmd_link(args: argparse.Namespace) -> int:
         reason=args.reason,
         linked=args.command == "link",
     )
-    _sign(station)
+    sign(station)
     what = f"clip {made.clip_id}" if made.clip_id else f"session {made.session_id}"
     verb = "linked to" if args.command == "link" else "unlinked from"
     print(f"{what} {verb} case {made.case_number} (ledger leaf {made.leaf_index})")
@@ -188,27 +147,27 @@ def cmd_link(args: argparse.Namespace) -> int:
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
-    station = _station(args)
+    station = open_station(args)
     try:
         sha256 = fetch_clip(
             station, station.conn, args.clip_id, Path(args.out), who=args.who, purpose=args.purpose
         )
     finally:
-        _sign(station)
+        sign(station)
     print(f"clip {args.clip_id} -> {args.out} (sha256 {sha256}); access recorded in the ledger")
     return 0
 
 
 def cmd_deliver(args: argparse.Namespace) -> int:
-    station = _station(args)
+    station = open_station(args)
     report = deliver_due(station, station.conn, folder_target(station))
-    _sign(station)
+    sign(station)
     print("\n".join(report.lines()))
     return 0 if report.ok else 1
 
 
 def cmd_rotate_key(args: argparse.Namespace) -> int:
-    station = _station(args)
+    station = open_station(args)
     old, new, published = rotate_station_key(station)
     print(f"retired key: {old}")
     print(f"new key:     {new}")
@@ -247,18 +206,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
 
 
-def _station_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--config",
-        help="station config file; enough on its own (its paths.data_dir is the data dir)",
-    )
-    p.add_argument(
-        "--data-dir",
-        help="station data dir; without --config the station's own identity and config "
-        "are read from it",
-    )
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="evidock",
@@ -280,7 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("ingest", help="ingest a mounted recorder volume or any folder")
     p.add_argument("source", help="the recorder's mount point or a folder")
-    _station_options(p)
+    add_station_options(p)
     p.add_argument("--officer", help="officer id (collector) of this docking")
     p.add_argument("--recorder", help="recorder serial, if the volume does not say")
     p.add_argument("--case", help="link the whole docking session to this case number")
@@ -293,7 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("unlink", "take back a case link (recorded, never erased)"),
     ):
         p = sub.add_parser(name, help=text)
-        _station_options(p)
+        add_station_options(p)
         p.add_argument("--case", required=True, help="case number as on the case's documents")
         target = p.add_mutually_exclusive_group(required=True)
         target.add_argument("--clip", help="clip id")
@@ -305,14 +252,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("fetch", help="copy a clip out of the station (access is logged)")
     p.add_argument("clip_id", help="clip id")
-    _station_options(p)
+    add_station_options(p)
     p.add_argument("--out", required=True, help="new file to write")
     p.add_argument("--who", required=True, help="who reads the clip")
     p.add_argument("--purpose", required=True, help="why (case, hearing, review)")
     p.set_defaults(func=cmd_fetch)
 
     p = sub.add_parser("deliver", help="work the upload queue once")
-    _station_options(p)
+    add_station_options(p)
     p.set_defaults(func=cmd_deliver)
 
     p = sub.add_parser("run", help="the station daemon")
@@ -321,7 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("rotate-key", help="replace the station signing key (a ledger leaf)")
-    _station_options(p)
+    add_station_options(p)
     p.set_defaults(func=cmd_rotate_key)
 
     p = sub.add_parser("check-config", help="validate a station config file and its folders")

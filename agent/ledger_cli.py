@@ -19,20 +19,18 @@ from functools import wraps
 from pathlib import Path
 
 from agent.anchoring import KEYS_DIR
-from agent.database import DB_NAME, DatabaseError, open_readonly, open_station_db
+from agent.database import DB_NAME, DatabaseError, open_readonly
 from agent.progress import StageProgress
+from agent.station_args import add_station_options, open_station, sign, station_data_dir
 from agent.verification import (
     VerificationInputError,
     read_key,
     read_labeled_anchors,
     verify_data_dir,
 )
-from hashing import EvidenceStore
 from ledger import (
     CheckpointError,
     InconsistentCheckpointError,
-    Keyring,
-    Ledger,
     LedgerError,
     ProofError,
     clip_receipt,
@@ -42,7 +40,7 @@ from ledger import (
     verify_package,
 )
 from ledger.anchor import stored_checkpoints
-from ledger.keys import PRIVATE_NAME, PUBLIC_NAME
+from ledger.keys import PUBLIC_NAME
 from ledger.receipt import check_receipt, read_receipt
 from ledger.report import report_json, report_text
 
@@ -113,20 +111,13 @@ def _station_id(conn: sqlite3.Connection) -> str:
     return station
 
 
-def _data_dir(args: argparse.Namespace) -> Path:
-    data_dir = Path(args.data_dir)
-    if not (data_dir / DB_NAME).is_file():
-        raise UsageError(f"no {DB_NAME} in {data_dir}: give the station's data dir")
-    return data_dir
-
-
 def _stage_progress(args: argparse.Namespace) -> StageProgress:
     return StageProgress(enabled=False if getattr(args, "json", False) else None)
 
 
 @_one_line_errors("verify")
 def cmd_verify(args: argparse.Namespace) -> int:
-    data_dir = _data_dir(args)
+    data_dir = station_data_dir(args)
     progress = _stage_progress(args)
     try:
         outcome = verify_data_dir(
@@ -143,33 +134,18 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return report.status
 
 
-def _writable(data_dir: Path) -> tuple[sqlite3.Connection, Ledger, Keyring]:
-    conn = open_station_db(data_dir / DB_NAME)
-    try:
-        station = _station_id(conn)
-        keys = data_dir / KEYS_DIR
-        if not (keys / PRIVATE_NAME).is_file():
-            raise UsageError(
-                f"no station key in {keys}: run this on the station that holds the key"
-            )
-    except BaseException:
-        conn.close()
-        raise
-    return conn, Ledger(conn, station), Keyring(keys, origin_for(station))
-
-
 @_one_line_errors("proof")
 def cmd_proof(args: argparse.Namespace) -> int:
-    data_dir = _data_dir(args)
-    conn, ledger, keyring = _writable(data_dir)
+    station = open_station(args)
     try:
-        checkpoints = stored_checkpoints(conn)
+        ledger = station.ledger()
+        checkpoints = stored_checkpoints(station.conn)
         if not checkpoints or checkpoints[-1].size < ledger.size():
-            keyring.sign(ledger)
-            checkpoints = stored_checkpoints(conn)
+            sign(station)
+            checkpoints = stored_checkpoints(station.conn)
         text = clip_receipt(ledger, args.clip_id, checkpoints).text()
     finally:
-        conn.close()
+        station.close()
     if args.out:
         Path(args.out).write_text(text, "utf-8")
     else:
@@ -179,23 +155,24 @@ def cmd_proof(args: argparse.Namespace) -> int:
 
 @_one_line_errors("export")
 def cmd_export(args: argparse.Namespace) -> int:
-    data_dir = _data_dir(args)
-    conn, ledger, keyring = _writable(data_dir)
+    station = open_station(args)
     progress = _stage_progress(args)
     try:
         result = export_case(
-            ledger,
-            EvidenceStore(data_dir / "store"),
-            keyring,
+            station.ledger(),
+            station.store,
+            station.keyring(),
             args.case,
             Path(args.out),
             who=args.who,
             purpose=args.purpose,
             progress=progress,
         )
+        # The export's own checkpoint is signed; its anchor goes where the station's go.
+        sign(station)
     finally:
         progress.finish()
-        conn.close()
+        station.close()
     print(
         f"exported case {result.case_number}: {len(result.clips)} clips, {result.leaves} "
         f"leaves, checkpoint {result.checkpoint_size} -> {result.out}"
@@ -260,7 +237,7 @@ def cmd_verify_proof(args: argparse.Namespace) -> int:
 
 @_one_line_errors("pubkey")
 def cmd_pubkey(args: argparse.Namespace) -> int:
-    data_dir = _data_dir(args)
+    data_dir = station_data_dir(args)
     key = read_public_key(data_dir / KEYS_DIR / PUBLIC_NAME)
     if not args.note:
         sys.stdout.write(key.for_name("x").pem().decode())
@@ -285,7 +262,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         epilog=EXIT_CODES,
         formatter_class=raw,
     )
-    p.add_argument("--data-dir", required=True, help="station data dir (a copy will do)")
+    add_station_options(p, read_only=True)
     p.add_argument(
         "--pubkey",
         help="station public key (PEM or signed-note verifier key); default: the station's "
@@ -304,12 +281,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     p = subparsers.add_parser("proof", help="write a clip's receipt (a C2SP tlog-proof)")
     p.add_argument("clip_id", help="the clip's id")
-    p.add_argument("--data-dir", required=True, help="station data dir")
+    add_station_options(p)
     p.add_argument("--out", help="file to write (default: standard output)")
     p.set_defaults(func=cmd_proof)
 
     p = subparsers.add_parser("export", help="export a case's evidence package")
-    p.add_argument("--data-dir", required=True, help="station data dir")
+    add_station_options(p)
     p.add_argument("--case", required=True, help="case number")
     p.add_argument("--out", required=True, help="new (or empty) folder for the package")
     p.add_argument("--who", required=True, help="who exports (recorded in the ledger)")
@@ -350,7 +327,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.set_defaults(func=cmd_verify_proof)
 
     p = subparsers.add_parser("pubkey", help="print the station public key")
-    p.add_argument("--data-dir", required=True, help="station data dir")
+    add_station_options(p)
     p.add_argument("--note", action="store_true", help="as a signed-note verifier key")
     p.set_defaults(func=cmd_pubkey)
 

@@ -35,24 +35,74 @@ def ingest_json(source: Path, data_dir: Path, *extra: str, check: int = 0) -> di
     return result
 
 
+ROOMS = ("agent", "docking", "hashing", "ledger", "uploader", "config")
+
+
+def _runtime_tree() -> Path:
+    """evidock and its runtime dependencies, copied where an unprivileged user may read
+    them (the repository and the venv may sit under root's home, as in a fresh root)."""
+    import shutil
+    import tempfile
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+
+    global _TREE
+    if _TREE is not None:
+        return _TREE
+    import atexit
+
+    tree = Path(tempfile.mkdtemp(prefix="evidock-runtime-"))
+    tree.chmod(0o755)
+    atexit.register(shutil.rmtree, tree, True)
+    todo, seen = ["evidock"], set()
+    while todo:
+        name = todo.pop().lower().replace("_", "-")
+        if name in seen:
+            continue
+        seen.add(name)
+        dist = metadata.distribution(name)
+        for text in dist.requires or []:
+            req = Requirement(text)
+            if req.marker is None or req.marker.evaluate({"extra": ""}):
+                todo.append(req.name)
+        if name == "evidock":
+            continue
+        for file in dist.files or []:
+            source = Path(str(file.locate()))
+            if ".." in file.parts or not source.is_file():
+                continue
+            target = tree / file
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    for room in ROOMS:
+        shutil.copytree(REPO / room, tree / room, ignore=shutil.ignore_patterns("__pycache__"))
+    for folder in [tree, *tree.rglob("*")]:
+        folder.chmod(0o755 if folder.is_dir() else 0o644)
+    _TREE = tree
+    return tree
+
+
+_TREE: Path | None = None
+
+
 def run_as_auditor(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
     """Run ``evidock ARGS`` as an unprivileged user (``nobody``), as an auditor would.
 
-    The system's python3 runs the project from the repository with the venv's packages
-    (the venv's own interpreter may live where ``nobody`` cannot reach it); ``cwd`` must
+    The system's python3 runs a copy of the project and its runtime dependencies (the
+    repository and the venv may live where ``nobody`` cannot reach them); ``cwd`` must
     be a folder ``nobody`` may enter.
     """
     import pwd
-    import sysconfig
 
     nobody = pwd.getpwnam("nobody")
-    paths = sysconfig.get_paths()
     python = "/usr/bin/python3" if Path("/usr/bin/python3").exists() else sys.executable
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(cwd),
         "LANG": "C.UTF-8",
-        "PYTHONPATH": os.pathsep.join([paths["purelib"], paths["platlib"], str(REPO)]),
+        "PYTHONPATH": str(_runtime_tree()),
+        "PYTHONDONTWRITEBYTECODE": "1",
     }
 
     def drop() -> None:

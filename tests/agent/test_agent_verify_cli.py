@@ -137,13 +137,17 @@ def test_leaves_no_checkpoint_signs_are_exit_3(made: Made) -> None:
     )
     report = json.loads(run_cli("verify", "--data-dir", made.data, "--json", check=3).stdout)
     assert report["status"] == 3 and report["ok"] is False and report["problems"] == []
-    # `evidock proof` signs what is unsigned: then the key proves it, but no anchor does.
-    run_cli("proof", made.clips[0], "--data-dir", made.data, "--out", made.root / "r", check=0)
-    run_cli("verify", "--data-dir", made.data, "--pubkey", made.pem, check=0)
     anchored = run_cli(
         "verify", "--data-dir", made.data, "--anchor", made.anchors, "--require-anchor", check=3
     )
-    assert f"leaf {last} is intact but not covered by a given anchor" in anchored.stdout
+    assert f"leaf {last} is intact but not signed" in anchored.stdout
+    # `evidock proof` signs what is unsigned and publishes its anchor, as every command
+    # that signs does: then the key proves it, and so does the newest anchor.
+    run_cli("proof", made.clips[0], "--data-dir", made.data, "--out", made.root / "r", check=0)
+    run_cli("verify", "--data-dir", made.data, "--pubkey", made.pem, check=0)
+    run_cli(
+        "verify", "--data-dir", made.data, "--anchor", made.anchors, "--require-anchor", check=0
+    )
 
 
 def test_a_ledger_replaced_with_its_checkpoints_deleted_is_not_proven(made: Made) -> None:
