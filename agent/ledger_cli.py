@@ -20,6 +20,7 @@ from pathlib import Path
 
 from agent.anchoring import KEYS_DIR
 from agent.database import DB_NAME, DatabaseError, open_readonly
+from agent.errors import EvidockError
 from agent.progress import StageProgress
 from agent.station_args import add_station_options, open_station, sign, station_data_dir
 from agent.verification import (
@@ -28,6 +29,7 @@ from agent.verification import (
     read_labeled_anchors,
     verify_data_dir,
 )
+from config import ConfigError
 from ledger import (
     CheckpointError,
     InconsistentCheckpointError,
@@ -82,7 +84,14 @@ def _one_line_errors(name: str) -> Callable[[Command], Command]:
             except InconsistentCheckpointError as exc:
                 print(f"evidock {name}: {exc}", file=sys.stderr)
                 return 1
-            except (UsageError, VerificationInputError, LedgerError, DatabaseError) as exc:
+            except (
+                UsageError,
+                VerificationInputError,
+                LedgerError,
+                DatabaseError,
+                EvidockError,
+                ConfigError,
+            ) as exc:
                 print(f"evidock {name}: {exc}", file=sys.stderr)
                 return int(getattr(exc, "exit_code", 2))
             except sqlite3.DatabaseError as exc:

@@ -123,6 +123,11 @@ def test_every_leaf_writing_command_keeps_a_non_default_station_verifiable(
     _verify(data)
     # --config alone is enough for every station command.
     run_cli("link", "--config", config, "--case", "A-2", "--clip", clip, check=0)
+    run_cli("proof", clip, "--config", config, "--out", tmp_path / "receipt", check=0)
+    run_cli("verify", "--config", config, check=0)
+    assert run_cli("pubkey", "--config", config, "--note", check=0).stdout.startswith(
+        f"evidock.station/{STATION}+"
+    )
     _verify(data)
 
 
