@@ -54,8 +54,7 @@ def fetch_clip(
         ) from None
     except OSError as exc:
         raise AccessError(
-            f"cannot write {out}: {exc.strerror}; give --out a new file in a folder you "
-            "may write"
+            f"cannot write {out}: {exc.strerror}; give --out a new file in a folder you may write"
         ) from None
     expected = str(row["sha256"])
     digest = hashlib.sha256()

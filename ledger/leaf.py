@@ -244,3 +244,10 @@ def check_body(kind: str, body: dict[str, Any]) -> None:
     missing = required - body.keys()
     if missing:
         raise LeafFormatError(f"a {kind} leaf needs body keys {sorted(missing)}")
+    # The verifier's own rules, applied before writing: the station never writes a leaf
+    # that its verify (or an auditor's) would reject. Imported here: rules imports leaf.
+    from ledger.rules import body_problem
+
+    problem = body_problem(kind, body)
+    if problem is not None:
+        raise LeafFormatError(f"refused to write a leaf the verifier would reject: {problem}")

@@ -14,6 +14,7 @@ from ledger_fixtures import CASE, STATION, Station, StepClock, make_station
 
 from agent.database import open_station_db, transaction
 from ledger import (
+    LeafFormatError,
     LeafRules,
     Ledger,
     export_case,
@@ -61,7 +62,7 @@ def _other_station(led: Ledger) -> None:
 BAD_LEAVES = [
     pytest.param(_other_station, "station 'station-01' is not 'station-07'", id="station"),
     pytest.param(
-        lambda led: led.append("clip.accessed", {**ACCESS, "who": 5}),
+        lambda led: raw_append(led, "clip.accessed", {**ACCESS, "who": 5}),
         "clip.accessed body has values of wrong types: who is not a string",
         id="value-type",
     ),
@@ -95,6 +96,16 @@ BAD_LEAVES = [
         id="hex-and-count",
     ),
 ]
+
+
+def test_the_station_never_writes_a_leaf_its_verifier_rejects(tmp_path: Path) -> None:
+    station: Station = make_station(tmp_path)
+    led = station.ledger()
+    size = led.size()
+    with pytest.raises(LeafFormatError, match="who is not a string"):
+        led.append("clip.accessed", {**ACCESS, "who": 5})
+    assert led.size() == size
+    led.conn.close()
 
 
 @pytest.mark.parametrize(("write_bad_leaf", "expected"), BAD_LEAVES)
