@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import pty
+import sqlite3
+import struct
 import subprocess
 import sys
+import termios
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +38,48 @@ def ingest_json(source: Path, data_dir: Path, *extra: str, check: int = 0) -> di
     proc = run_cli("ingest", source, "--data-dir", data_dir, "--json", *extra, check=check)
     result: dict[str, Any] = json.loads(proc.stdout)
     return result
+
+
+def run_on_a_terminal(*args: str | Path, columns: int | None = None) -> tuple[int, str, str]:
+    """Run ``evidock ARGS`` with stderr on a pseudo-terminal (``columns`` wide if given).
+
+    Returns (exit code, stdout, what the terminal was shown).
+    """
+    primary, secondary = pty.openpty()
+    env = dict(os.environ)
+    if columns is not None:
+        fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+        env = {k: v for k, v in env.items() if k not in ("COLUMNS", "LINES")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "agent.cli", *map(str, args)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=secondary,
+        text=True,
+        env=env,
+    )
+    os.close(secondary)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(primary, 4096)
+        except OSError:  # EIO once the child closed the terminal
+            break
+        if not chunk:
+            break
+        shown += chunk
+    out, _ = proc.communicate(timeout=120)
+    os.close(primary)
+    return proc.returncode, out, shown.decode("utf-8", "replace")
+
+
+def leaf_count(data_dir: Path) -> int:
+    """How many leaves the station in ``data_dir`` holds."""
+    conn = sqlite3.connect(data_dir / "station.db")
+    try:
+        return int(conn.execute("SELECT count(*) FROM ledger_leaves").fetchone()[0])
+    finally:
+        conn.close()
 
 
 ROOMS = ("agent", "docking", "hashing", "ledger", "uploader", "config")

@@ -7,13 +7,12 @@ A new command without a case here fails ``test_every_command_has_bad_input_cases
 from __future__ import annotations
 
 import shutil
-import sqlite3
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from station_cli import run_as_auditor, run_cli
+from station_cli import leaf_count, run_as_auditor, run_cli
 
 from agent.cli import _subcommands, build_parser
 
@@ -27,11 +26,7 @@ class Station:
         self.session = ""
 
     def leaves(self) -> int:
-        conn = sqlite3.connect(self.data / "station.db")
-        try:
-            return int(conn.execute("SELECT count(*) FROM ledger_leaves").fetchone()[0])
-        finally:
-            conn.close()
+        return leaf_count(self.data)
 
 
 @pytest.fixture(scope="module")

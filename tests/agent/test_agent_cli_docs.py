@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import os
-import pty
 import subprocess
 import sys
 from pathlib import Path
 
-from station_cli import REPO
+from station_cli import REPO, run_on_a_terminal
 
 from agent.cli import build_parser
 
@@ -48,25 +46,9 @@ def test_every_command_has_help() -> None:
 
 def _ingest_on_a_terminal(source: Path, data: Path, *extra: str) -> tuple[str, str]:
     """Run `evidock ingest` with stderr on a pseudo-terminal: (stdout, what the tty got)."""
-    primary, secondary = pty.openpty()
-    args = ["-m", "agent.cli", "ingest", str(source), "--data-dir", str(data), *extra]
-    proc = subprocess.Popen(
-        [sys.executable, *args], cwd=REPO, stdout=subprocess.PIPE, stderr=secondary, text=True
-    )
-    os.close(secondary)
-    shown = b""
-    while True:
-        try:
-            chunk = os.read(primary, 4096)
-        except OSError:  # EIO once the child closed the terminal
-            break
-        if not chunk:
-            break
-        shown += chunk
-    out, _ = proc.communicate(timeout=120)
-    os.close(primary)
-    assert proc.returncode == 0, out
-    return out, shown.decode("utf-8", "replace")
+    code, out, shown = run_on_a_terminal("ingest", source, "--data-dir", data, *extra)
+    assert code == 0, out
+    return out, shown
 
 
 def test_ingest_shows_live_progress_on_a_terminal(recorder: Path, tmp_path: Path) -> None:

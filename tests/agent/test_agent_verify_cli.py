@@ -5,22 +5,17 @@ terminal, and one line (exit 2) for input that cannot be used."""
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
-import pty
 import shutil
 import sqlite3
-import struct
 import subprocess
-import sys
-import termios
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from station_cli import REPO, run_cli
+from station_cli import leaf_count, run_cli, run_on_a_terminal
 
 from agent.database import open_station_db
 from ledger import Checkpoint, Ledger, StationKey, origin_for, sign_checkpoint
@@ -52,11 +47,7 @@ class Made:
         return self.data / "anchors"
 
     def leaves(self) -> int:
-        conn = sqlite3.connect(self.data / "station.db")
-        try:
-            return int(conn.execute("SELECT count(*) FROM ledger_leaves").fetchone()[0])
-        finally:
-            conn.close()
+        return leaf_count(self.data)
 
     def station_id(self) -> str:
         conn = sqlite3.connect(self.data / "station.db")
@@ -349,30 +340,7 @@ def test_export_refuses_a_bad_out_before_any_leaf(
 
 def _on_a_terminal(columns: int, *args: str | Path) -> tuple[int, str, str]:
     """Run `evidock ARGS` with stderr on a pseudo-terminal ``columns`` wide."""
-    primary, secondary = pty.openpty()
-    fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
-    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "agent.cli", *map(str, args)],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=secondary,
-        text=True,
-        env=env,
-    )
-    os.close(secondary)
-    shown = b""
-    while True:
-        try:
-            chunk = os.read(primary, 4096)
-        except OSError:  # EIO once the child closed the terminal
-            break
-        if not chunk:
-            break
-        shown += chunk
-    out, _ = proc.communicate(timeout=120)
-    os.close(primary)
-    return proc.returncode, out, shown.decode("utf-8", "replace")
+    return run_on_a_terminal(*args, columns=columns)
 
 
 def _drawn(shown: str) -> list[str]:

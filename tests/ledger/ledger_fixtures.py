@@ -136,19 +136,21 @@ class Station:
         return anchor
 
 
+def docking_opened(session: str) -> dict[str, str]:
+    """The body of a docking.opened leaf for ``session`` on the fixtures' recorder."""
+    return {
+        "session_id": session,
+        "recorder": "DSJ-A1-0042",
+        "volume": "/media/evidock/DSJ",
+        "officer": "警号010203",
+        "recorder_model": "DSJ-A1",
+    }
+
+
 def add_session(station: Station, led: Ledger, session: str, clips: list[str]) -> None:
     store = station.store.create()
     with transaction(led.conn):
-        led.append(
-            "docking.opened",
-            {
-                "session_id": session,
-                "recorder": "DSJ-A1-0042",
-                "volume": "/media/evidock/DSJ",
-                "officer": "警号010203",
-                "recorder_model": "DSJ-A1",
-            },
-        )
+        led.append("docking.opened", docking_opened(session))
         for n, clip_id in enumerate(clips):
             data = clip_bytes(len(station.clips) + n)
             station.clips[clip_id] = data

@@ -11,7 +11,16 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from ledger_fixtures import CASE, STATION, Station, StepClock, add_session, link, make_station
+from ledger_fixtures import (
+    CASE,
+    STATION,
+    Station,
+    StepClock,
+    add_session,
+    docking_opened,
+    link,
+    make_station,
+)
 
 from agent.database import open_station_db, transaction
 from ledger import Ledger, case_members, case_members_of, export_case, verify_package
@@ -28,16 +37,7 @@ def redock(station: Station, led: Ledger, session: str, clips: list[str], new: l
         add_session(station, led, session, new)
     with transaction(led.conn):
         if not new:
-            led.append(
-                "docking.opened",
-                {
-                    "session_id": session,
-                    "recorder": "DSJ-A1-0042",
-                    "volume": "/media/evidock/DSJ",
-                    "officer": "警号010203",
-                    "recorder_model": "DSJ-A1",
-                },
-            )
+            led.append("docking.opened", docking_opened(session))
         for clip_id in clips:
             led.append(
                 "clip.redocked",
