@@ -3,6 +3,7 @@ ingested concurrently, clips delivered, checkpoints anchored, clean stop on SIGT
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -147,3 +148,46 @@ def test_a_session_left_open_by_a_crash_is_closed_on_record_at_start(
     assert row["state"] == "incomplete" and "stopped" in row["problems"]
     assert _kinds(data)[-1] == "docking.closed"
     station.close()
+
+
+def test_a_copy_committed_without_its_leaf_is_set_aside_and_named(
+    recorder: Path, tmp_path: Path
+) -> None:
+    import hashlib
+
+    from agent.ingest import IngestSession
+    from agent.sessions import close_orphaned_sessions, current_owner
+    from agent.station import Station, embedded_config
+    from agent.station_args import sign
+
+    data = tmp_path / "data"
+    station = Station.open(embedded_config(data))
+    report = IngestSession(station, recorder).run()
+    # What a kill -9 between the store's commit and the clip's leaf leaves: an object no
+    # leaf names, and its session open with its process gone.
+    content = b"a clip the stopped process had copied and verified"
+    sha = hashlib.sha256(content).hexdigest()
+    station.store.path_for(sha).parent.mkdir(parents=True, exist_ok=True)
+    station.store.path_for(sha).write_bytes(content)
+    assert run_cli("verify", "--data-dir", data).returncode == 1  # an extra file, today
+    station.conn.execute(
+        "UPDATE docking_sessions SET state = 'open', closed_at = NULL, owner = ?"
+        " WHERE session_id = ?",
+        (current_owner().rsplit("/", 2)[0] + "/999999999/1", report.session_id),
+    )
+    closed = close_orphaned_sessions(station.conn, station.ledger(), station.store)
+    assert closed == [report.session_id]
+    kept = data / "store" / "orphans" / sha
+    assert kept.read_bytes() == content and not station.store.path_for(sha).exists()
+    leaf = json.loads(
+        bytes(
+            station.conn.execute(
+                "SELECT data FROM ledger_leaves ORDER BY idx DESC LIMIT 1"
+            ).fetchone()[0]
+        )
+    )
+    assert leaf["kind"] == "docking.closed"
+    assert any(sha in p["path"] for p in leaf["body"]["problems"]), leaf
+    sign(station)
+    station.close()
+    assert "0 extra" in run_cli("verify", "--data-dir", data, check=0).stdout

@@ -92,6 +92,13 @@ def test_hostile_names_empty_files_and_broken_clips_are_kept(
     odd = [c for c in result["clips"] if c["source_path_b64"]]
     assert len(odd) == 1 and "\\xff\\xfe" in odd[0]["source_path"]
     run_cli("verify", "--data-dir", data, check=0)
+    # The human summary names the same problems, not only --json.
+    human = run_cli("ingest", recorder, "--data-dir", tmp_path / "data-human", check=0).stdout
+    assert "stored with a warning" in human
+    flagged = [line for line in human.splitlines() if line.startswith("  stored, flagged:")]
+    assert any("EMPTY.MP4" in line for line in flagged), human
+    assert any("TRUNCATED.MP4" in line for line in flagged), human
+    assert any("with space 录像.MP4" in line for line in flagged), human
 
 
 def test_symlinks_and_fifos_are_refused_and_never_followed(recorder: Path, tmp_path: Path) -> None:
