@@ -12,15 +12,17 @@ import os
 import shutil
 import sqlite3
 import tempfile
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import ledger.schema
 import uploader.schema
 from agent import schema as agent_schema
+from config.common import transaction as transaction  # re-exported for the rooms' callers
 
 DB_NAME = "station.db"
+WAL_WAIT_SECONDS = 30.0
 
 ROOM_MIGRATIONS: tuple[tuple[str, Sequence[str]], ...] = (
     ("ledger", ledger.schema.MIGRATIONS),
@@ -49,12 +51,12 @@ def open_station_db(path: Path) -> sqlite3.Connection:
     """Open (creating if needed) the station database at ``path`` and migrate it.
 
     The connection is in autocommit mode (``isolation_level=None``): callers group
-    writes with explicit ``BEGIN IMMEDIATE`` / ``COMMIT`` (see :func:`transaction`).
+    writes with :func:`config.common.transaction` (``BEGIN IMMEDIATE``; re-exported here).
     """
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = _connect(path, readonly=False)
-        conn.execute("PRAGMA journal_mode = WAL")
+        _use_wal(conn)
         conn.execute("PRAGMA synchronous = FULL")
     except (OSError, sqlite3.Error) as exc:
         raise DatabaseError(
@@ -63,6 +65,20 @@ def open_station_db(path: Path) -> sqlite3.Connection:
         ) from None
     migrate(conn)
     return conn
+
+
+def _use_wal(conn: sqlite3.Connection) -> None:
+    # Switching a new database to WAL needs a moment of exclusive access, and SQLite
+    # answers "database is locked" there without waiting on busy_timeout: retry a while.
+    deadline = time.monotonic() + WAL_WAIT_SECONDS
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def open_readonly(path: Path) -> sqlite3.Connection:
@@ -91,35 +107,63 @@ def _readonly_fs(folder: Path) -> bool:
 
 
 def migrate(conn: sqlite3.Connection) -> None:
-    conn.execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations ("
-        " room TEXT NOT NULL, version INTEGER NOT NULL, PRIMARY KEY (room, version))"
-    )
-    for room, scripts in ROOM_MIGRATIONS:
-        done = {
-            row[0]
-            for row in conn.execute("SELECT version FROM schema_migrations WHERE room = ?", (room,))
-        }
-        newer = [v for v in done if v > len(scripts)]
-        if newer:
-            raise DatabaseError(
-                f"the database has {room} schema version {max(newer)}, newer than this "
-                f"evidock knows ({len(scripts)}): upgrade evidock"
+    """Apply every room's missing migrations, all under one write lock.
+
+    Concurrent first opens (the daemon and a CLI command started together) must not both
+    see a table missing and both create it: the check and the scripts run in one
+    ``BEGIN IMMEDIATE`` transaction, so the second opener waits and then finds them done.
+    """
+    if _up_to_date(conn):
+        return  # the common case: no write lock taken just to open the database
+    try:
+        with transaction(conn):
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " room TEXT NOT NULL, version INTEGER NOT NULL, PRIMARY KEY (room, version))"
             )
-        for version, script in enumerate(scripts, start=1):
-            if version in done:
-                continue
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                for statement in _statements(script):
-                    conn.execute(statement)
-                conn.execute(
-                    "INSERT INTO schema_migrations (room, version) VALUES (?, ?)", (room, version)
-                )
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+            for room, scripts in ROOM_MIGRATIONS:
+                done = _versions(conn, room)
+                _refuse_newer(room, done, scripts)
+                for version, script in enumerate(scripts, start=1):
+                    if version in done:
+                        continue
+                    for statement in _statements(script):
+                        conn.execute(statement)
+                    conn.execute(
+                        "INSERT INTO schema_migrations (room, version) VALUES (?, ?)",
+                        (room, version),
+                    )
+    except sqlite3.OperationalError as exc:
+        raise DatabaseError(
+            f"cannot update the station database's schema: {exc}; check that the data dir "
+            "is writable by the evidock user and has free space"
+        ) from None
+
+
+def _versions(conn: sqlite3.Connection, room: str) -> set[int]:
+    rows = conn.execute("SELECT version FROM schema_migrations WHERE room = ?", (room,))
+    return {int(row[0]) for row in rows}
+
+
+def _refuse_newer(room: str, done: set[int], scripts: Sequence[str]) -> None:
+    newer = [v for v in done if v > len(scripts)]
+    if newer:
+        raise DatabaseError(
+            f"the database has {room} schema version {max(newer)}, newer than this "
+            f"evidock knows ({len(scripts)}): upgrade evidock"
+        )
+
+
+def _up_to_date(conn: sqlite3.Connection) -> bool:
+    try:
+        for room, scripts in ROOM_MIGRATIONS:
+            done = _versions(conn, room)
+            _refuse_newer(room, done, scripts)
+            if len(done) < len(scripts):
+                return False
+    except sqlite3.OperationalError:
+        return False  # no schema_migrations table yet: a new database
+    return True
 
 
 def _statements(script: str) -> list[str]:
@@ -135,28 +179,3 @@ def _statements(script: str) -> list[str]:
     if current.strip():
         statements.append(current.strip())
     return statements
-
-
-@contextmanager
-def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """Run the block in one ``BEGIN IMMEDIATE`` transaction, committed on success.
-
-    Nested use joins the outer transaction (SQLite has one writer per connection).
-    """
-    if conn.in_transaction:
-        yield conn
-        return
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    try:
-        conn.execute("COMMIT")
-    except BaseException:
-        # A failed COMMIT (full disk, a deferred constraint) can leave the transaction
-        # open with the write lock held: end it, so the station is not locked up.
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
