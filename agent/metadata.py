@@ -12,12 +12,13 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
+import threading
+import time
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
-
-import ffmpeg
 
 # Tag names under which recorders and muxers store the capture place, first found wins.
 # "[mov,mp4,m4a,3gp,3g2,mj2 @ 0x5648fc8821c0] ": the address differs on every run.
@@ -61,26 +62,100 @@ class MediaInfo:
         }
 
 
-def probe_media(path: Path) -> MediaInfo:
-    """Probe ``path`` with ffprobe, reading every packet; never raises for a bad clip."""
+# ffprobe reads every packet (-count_packets): allow a base time plus time per byte, so a
+# clip ffprobe cannot finish (a hostile file, a failing disk) is recorded, not waited on.
+PROBE_BASE_SECONDS = 20.0
+PROBE_BYTES_PER_SECOND = 50 * 1024 * 1024
+# When the station is stopping, a probe gets this much longer at most.
+PROBE_STOP_GRACE_SECONDS = 3.0
+_POLL_SECONDS = 0.1
+_MAX_OUTPUT = 16 * 1024 * 1024
+
+
+def probe_timeout(size: int) -> float:
+    """Seconds a probe of a ``size``-byte clip may take (20 s + 1 s per 50 MiB)."""
+    return PROBE_BASE_SECONDS + size / PROBE_BYTES_PER_SECOND
+
+
+class ProbeStopped(Exception):
+    """The station was stopping and the probe did not finish in its grace time."""
+
+
+def probe_media(
+    path: Path,
+    *,
+    timeout: float | None = None,
+    stop: threading.Event | None = None,
+    ffprobe: str = "ffprobe",
+) -> MediaInfo:
+    """Probe ``path`` with ffprobe, reading every packet; never raises for a bad clip.
+
+    ffprobe runs as a child process with a deadline (:func:`probe_timeout` unless
+    ``timeout`` is given): a probe that does not finish is killed and the clip recorded as
+    not readable, with that reason. ``stop`` set while it runs gives it
+    ``PROBE_STOP_GRACE_SECONDS`` more, then :class:`ProbeStopped` is raised.
+    """
     try:
         size = os.stat(path).st_size
     except OSError as exc:
         return MediaInfo(readable=False, problem=f"cannot be opened: {exc.strerror}")
     if size == 0:
         return MediaInfo(readable=False, problem="empty file (0 bytes)")
+    limit = probe_timeout(size) if timeout is None else timeout
+    # "file:" and an absolute path: a name starting with "-" or holding "proto:" is
+    # read as a plain file, never as an option or a protocol.
+    name = "file:" + os.path.abspath(os.fspath(path))
+    command = [ffprobe, "-v", "error", "-count_packets", "-show_format", "-show_streams"]
+    command += ["-of", "json", name]
     try:
-        # "file:" and an absolute path: a name starting with "-" or holding "proto:" is
-        # read as a plain file, never as an option or a protocol.
-        name = "file:" + os.path.abspath(os.fspath(path))
-        probe = ffmpeg.probe(name, v="error", count_packets=None)
+        code, out, err = _run(command, limit, stop)
     except FileNotFoundError:
         raise FfprobeMissingError() from None
-    except ffmpeg.Error as exc:
-        return MediaInfo(readable=False, problem=f"ffprobe cannot read it: {_reason(exc, name)}")
+    if code is None:
+        return MediaInfo(
+            readable=False, problem=f"ffprobe did not finish within {limit:.3g} s: not probed"
+        )
+    if code != 0:
+        return MediaInfo(readable=False, problem=f"ffprobe cannot read it: {_reason(err, name)}")
+    try:
+        probe = json.loads(out.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         return MediaInfo(readable=False, problem=f"ffprobe output not understood: {exc}")
+    if not isinstance(probe, dict):
+        return MediaInfo(readable=False, problem="ffprobe output not understood: not an object")
     return _media_info(probe)
+
+
+def _run(
+    command: list[str], limit: float, stop: threading.Event | None
+) -> tuple[int | None, bytes, bytes]:
+    """Run ``command``; (exit code, stdout, stderr), exit code None when it was killed at
+    its deadline. Raises :class:`ProbeStopped` when ``stop`` cut it short."""
+    deadline = time.monotonic() + limit
+    stopping_at: float | None = None
+    with subprocess.Popen(
+        command,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,  # a terminal's Ctrl-C is the station's to handle, not ffprobe's
+    ) as child:
+        while True:
+            now = time.monotonic()
+            if stop is not None and stop.is_set() and stopping_at is None:
+                stopping_at = now + PROBE_STOP_GRACE_SECONDS
+            until = min(deadline, stopping_at or deadline)
+            try:
+                out, err = child.communicate(timeout=min(_POLL_SECONDS, max(0.0, until - now)))
+                return child.returncode, out[:_MAX_OUTPUT], err[-65536:]
+            except subprocess.TimeoutExpired:
+                if time.monotonic() < until:
+                    continue
+            child.kill()
+            child.communicate()
+            if stopping_at is not None and stopping_at <= deadline:
+                raise ProbeStopped("the station stopped while ffprobe ran")
+            return None, b"", b""
 
 
 def _media_info(probe: dict[str, Any]) -> MediaInfo:
@@ -152,10 +227,10 @@ def _text(stream: dict[str, Any] | None, key: str) -> str | None:
     return str(value) if value is not None else None
 
 
-def _reason(error: Any, name: str) -> str:
+def _reason(error_output: bytes, name: str) -> str:
     """ffprobe's messages without the run-specific parts (pointer addresses, our path),
     so the same broken clip always gets the same problem text in the ledger."""
-    stderr = bytes(getattr(error, "stderr", b"") or b"").decode("utf-8", "replace")
+    stderr = error_output.decode("utf-8", "replace")
     reasons: list[str] = []
     for line in stderr.splitlines():
         line = _CONTEXT_PREFIX.sub("", line.replace(name + ": ", "")).strip()

@@ -3,11 +3,21 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
-from agent.metadata import FfprobeMissingError, MediaInfo, probe_media
+from agent import metadata
+from agent.metadata import (
+    PROBE_BASE_SECONDS,
+    FfprobeMissingError,
+    MediaInfo,
+    ProbeStopped,
+    probe_media,
+    probe_timeout,
+)
 from docking.simulated import truncate_clip, write_audio, write_clip, write_empty, write_stub
 
 CREATED = "2026-11-22T00:30:15.000000Z"
@@ -124,3 +134,44 @@ def test_missing_ffprobe_says_to_install_ffmpeg(
     monkeypatch.setenv("PATH", str(tmp_path))  # a PATH with no ffprobe on it
     with pytest.raises(FfprobeMissingError, match="install ffmpeg"):
         probe_media(clips["good"])
+
+
+def _hanging_ffprobe(tmp_path: Path) -> str:
+    """An ffprobe that never answers, as ffprobe does on some hostile clips."""
+    script = tmp_path / "ffprobe"
+    script.write_text("#!/bin/sh\nexec sleep 60\n")
+    script.chmod(0o755)
+    return str(script)
+
+
+def test_a_probe_that_does_not_finish_is_killed_and_recorded(
+    clips: dict[str, Path], tmp_path: Path
+) -> None:
+    started = time.monotonic()
+    info = probe_media(clips["good"], timeout=0.5, ffprobe=_hanging_ffprobe(tmp_path))
+    assert time.monotonic() - started < 30  # not the 60 s the child would take
+    assert info.readable is False
+    assert info.problem == "ffprobe did not finish within 0.5 s: not probed"
+
+
+def test_the_deadline_grows_with_the_clip(clips: dict[str, Path]) -> None:
+    assert probe_timeout(0) == PROBE_BASE_SECONDS
+    assert probe_timeout(4 * 1024**3) > probe_timeout(1024**3) > PROBE_BASE_SECONDS
+    # A real probe of a good clip finishes well inside its deadline.
+    assert probe_media(clips["good"], timeout=probe_timeout(clips["good"].stat().st_size)).readable
+
+
+def test_a_stop_cuts_a_probe_short(
+    clips: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(metadata, "PROBE_STOP_GRACE_SECONDS", 0.2)
+    stop = threading.Event()
+    timer = threading.Timer(0.3, stop.set)
+    timer.start()
+    try:
+        with pytest.raises(ProbeStopped):
+            probe_media(clips["good"], timeout=60, stop=stop, ffprobe=_hanging_ffprobe(tmp_path))
+    finally:
+        timer.join()
+    # A probe that finishes in its grace time is a normal probe.
+    assert probe_media(clips["good"], stop=stop).readable
