@@ -89,6 +89,30 @@ class _Staging:
             self.journal.discard()
 
 
+def _open_staged(path: Path) -> int:
+    """A keyed staging file, opened (or made) for writing.
+
+    A copy killed during its verify re-read leaves its staged file read-only: it is made
+    0444 with the fsync before the re-read, so that mode is on disk with the data. Root
+    writes it anyway; the station's own user first gives it back its write bit (an owner
+    needs no write permission for that), so the clip resumes instead of failing with
+    EACCES until the staging file is swept, a week later.
+    """
+    flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
+    try:
+        return os.open(path, flags, 0o600)
+    except PermissionError:
+        pass
+    # O_NONBLOCK: whatever sits under that name, opening it must not hang.
+    readonly = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
+    try:
+        if stat.S_ISREG(os.fstat(readonly).st_mode):
+            os.fchmod(readonly, 0o600)
+    finally:
+        os.close(readonly)
+    return os.open(path, flags, 0o600)
+
+
 class CopyEngine:
     """Copies files of one recorder into the evidence store; one copy at a time."""
 
@@ -168,7 +192,7 @@ class CopyEngine:
             raise store_error(exc, "creating a staging file") from exc
         path = staging_dir / f"{key}.part"
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+            fd = _open_staged(path)
             staged = os.fstat(fd)
         except OSError as exc:
             journal.close()
