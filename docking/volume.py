@@ -4,15 +4,13 @@ The scan never follows a symbolic link and never opens anything but folders and 
 device-info file: links, pipes, sockets and device nodes are reported as refusals, so a
 hostile volume can neither point the copy at files outside itself nor block it on a FIFO.
 Every folder and the device-info file are opened relative to the folder above them, with
-``O_NOFOLLOW`` on each name, starting from the volume root: a link anywhere on the way is
-never followed, and no path is ever too long (the walk holds no full paths, and no
-recursion, so a thousand nested folders are listed like three). Names are kept as raw
-bytes end to end, so a name that is not UTF-8 is copied and recorded exactly.
+``O_NOFOLLOW`` on each name, starting from the volume root (:mod:`docking.walk`). Names
+are kept as raw bytes end to end, so a name that is not UTF-8 is copied and recorded
+exactly.
 """
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import os
 import re
@@ -25,6 +23,7 @@ from docking.errors import NotARecorderError, VolumeError, VolumeNotFoundError
 from docking.names import display_path, path_b64
 from docking.profiles import FootageKind, RecorderProfile, get_profile, load_profiles
 from docking.profiles import profile_for_model as _profile_for_model
+from docking.walk import Unreadable, read_casefold, walk
 
 DEFAULT_PROFILE = "generic"
 DEVICE_INFO_MAX_BYTES = 64 * 1024  # a real one is a few hundred bytes; more is not a device file
@@ -97,7 +96,7 @@ class RecorderVolume:
         profile's footage globs only tell a recorder layout from a plain folder.
         """
         regular: list[tuple[bytes, os.stat_result]] = []
-        refused: list[Refusal] = []
+        refusals: list[tuple[bytes, str]] = []
         try:
             root_fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except OSError as exc:
@@ -106,13 +105,14 @@ class RecorderVolume:
                 "check that it is mounted and readable"
             ) from None
         try:
-            _walk(root_fd, str(self.root), regular, refused)
+            walk(root_fd, str(self.root), regular, refusals)
         finally:
             os.close(root_fd)
         matcher = self.profile.footage_matcher()
         footage = any(matcher.match(os.fsdecode(rel)) for rel, _st in regular)
         layout: Layout = "recorder" if footage else "plain"
         files = [self._footage(rel, st) for rel, st in regular]
+        refused = [Refusal(rel, reason) for rel, reason in refusals]
         return VolumeScan(files=files, refused=refused, layout=layout)
 
     def _footage(self, rel: bytes, st: os.stat_result) -> FootageFile:
@@ -125,159 +125,6 @@ class RecorderVolume:
             kind=self.profile.kind_of(name),
             recorder_time=self.profile.recorder_time(name),
         )
-
-
-# Folders whose descriptors stay open during the walk (the deepest ones); a folder
-# further up is closed and opened again through ``..`` of its child when the walk
-# climbs back to it, so a deep tree cannot run the process out of descriptors.
-_OPEN_FOLDERS = 64
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-_FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY
-
-
-@dataclass
-class _Folder:
-    """A folder being walked: its entries not yet taken, last first."""
-
-    rel: bytes
-    fd: int  # -1 while closed (see _OPEN_FOLDERS)
-    ident: tuple[int, int]  # (st_dev, st_ino), to tell it again when it is reopened
-    entries: list[tuple[bytes, os.stat_result]]
-
-
-def _walk(
-    root_fd: int,
-    root_name: str,
-    regular: list[tuple[bytes, os.stat_result]],
-    refused: list[Refusal],
-) -> None:
-    """Depth first, in name order, with an explicit stack (never recursion)."""
-    try:
-        entries = _list(root_fd, b"", refused)
-    except OSError as exc:
-        raise VolumeError(
-            f"cannot list the volume {root_name!r} ({exc.strerror}); "
-            "check that it is mounted and readable"
-        ) from None
-    stack = [_Folder(b"", root_fd, _ident(root_fd), entries)]
-    try:
-        while stack:
-            top = stack[-1]
-            if not top.entries:
-                _climb(stack, root_name)
-                continue
-            name, st = top.entries.pop()
-            rel = top.rel + b"/" + name if top.rel else name
-            if stat.S_ISDIR(st.st_mode):
-                child = _enter(top, name, rel, refused)
-                if child is not None:
-                    stack.append(child)
-                    if len(stack) > _OPEN_FOLDERS + 1 and stack[-_OPEN_FOLDERS - 1].fd >= 0:
-                        os.close(stack[-_OPEN_FOLDERS - 1].fd)
-                        stack[-_OPEN_FOLDERS - 1].fd = -1
-            elif stat.S_ISREG(st.st_mode):
-                regular.append((rel, st))
-            else:
-                refused.append(Refusal(rel, _refusal_reason(top.fd, name, st.st_mode)))
-    finally:
-        for folder in stack[1:]:
-            if folder.fd >= 0:
-                os.close(folder.fd)
-
-
-def _list(fd: int, rel: bytes, refused: list[Refusal]) -> list[tuple[bytes, os.stat_result]]:
-    """The entries of the open folder ``fd`` with their ``lstat``, last name first.
-
-    Raises ``OSError`` when the folder cannot be listed at all.
-    """
-    entries: list[tuple[bytes, os.stat_result]] = []
-    with os.scandir(fd) as it:
-        listed = list(it)
-    for entry in listed:
-        name = os.fsencode(entry.name)  # scandir of a descriptor gives str; exact bytes back
-        try:
-            entries.append((name, entry.stat(follow_symlinks=False)))
-        except OSError as exc:
-            child = rel + b"/" + name if rel else name
-            refused.append(Refusal(child, f"cannot be examined ({exc.strerror}); not copied"))
-    entries.sort(key=lambda e: e[0], reverse=True)
-    return entries
-
-
-def _ident(fd: int) -> tuple[int, int]:
-    st = os.fstat(fd)
-    return st.st_dev, st.st_ino
-
-
-def _enter(parent: _Folder, name: bytes, rel: bytes, refused: list[Refusal]) -> _Folder | None:
-    """Open the folder ``name`` of ``parent``, never through a link, and list it."""
-    try:
-        fd = os.open(name, _DIR_FLAGS, dir_fd=parent.fd)
-    except OSError as exc:
-        why = _changed(parent.fd, name) if exc.errno in (errno.ENOTDIR, errno.ELOOP) else None
-        refused.append(Refusal(rel, why or f"folder cannot be read ({exc.strerror}); not copied"))
-        return None
-    try:
-        return _Folder(rel, fd, _ident(fd), _list(fd, rel, refused))
-    except OSError as exc:
-        os.close(fd)
-        refused.append(Refusal(rel, f"folder cannot be read ({exc.strerror}); not copied"))
-        return None
-    except BaseException:
-        os.close(fd)
-        raise
-
-
-def _changed(dir_fd: int, name: bytes) -> str | None:
-    """Why ``name``, a folder when it was listed, could not be opened as one now."""
-    try:
-        mode = os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode
-    except OSError:
-        return None
-    if stat.S_ISLNK(mode):
-        return (
-            "became a symbolic link while the volume was scanned: refused and not followed; "
-            "nothing in it was copied"
-        )
-    if not stat.S_ISDIR(mode):
-        return "stopped being a folder while the volume was scanned; nothing in it was copied"
-    return None
-
-
-def _climb(stack: list[_Folder], root_name: str) -> None:
-    """Leave the finished folder on top; reopen its parent through ``..`` if it was closed."""
-    done = stack.pop()
-    parent = stack[-1] if stack else None
-    try:
-        if parent is not None and parent.fd < 0:
-            fd = os.open(b"..", _DIR_FLAGS, dir_fd=done.fd)
-            if _ident(fd) != parent.ident:
-                os.close(fd)
-                raise VolumeError(
-                    f"the volume {root_name!r} changed while it was scanned (folder "
-                    f"{display_path(parent.rel)!r} was moved or replaced); "
-                    "nothing was copied: leave the recorder alone and dock it again"
-                )
-            parent.fd = fd
-    finally:
-        if done.rel:  # the root's descriptor belongs to the caller
-            os.close(done.fd)
-
-
-def _refusal_reason(dir_fd: int, name: bytes, mode: int) -> str:
-    if stat.S_ISLNK(mode):
-        try:
-            target = display_path(os.readlink(name, dir_fd=dir_fd))
-        except OSError as exc:
-            target = f"<unreadable link: {exc.strerror}>"
-        return f"symbolic link to {target!r}: refused and not followed"
-    what = {
-        stat.S_IFIFO: "named pipe (FIFO)",
-        stat.S_IFSOCK: "socket",
-        stat.S_IFCHR: "character device",
-        stat.S_IFBLK: "block device",
-    }.get(stat.S_IFMT(mode), f"special file (mode {stat.S_IFMT(mode):o})")
-    return f"{what}: refused, never opened"
 
 
 def open_volume(
@@ -360,8 +207,8 @@ def _read_device_info(
     try:
         for candidate in candidates:
             try:
-                found = _read_casefold(root_fd, os.fsencode(candidate))
-            except _Unreadable as exc:
+                found = read_casefold(root_fd, os.fsencode(candidate), DEVICE_INFO_MAX_BYTES)
+            except Unreadable as exc:
                 where = display_path(exc.rel)
                 if exc.folder:
                     return (
@@ -379,65 +226,6 @@ def _read_device_info(
     finally:
         os.close(root_fd)
     return {}, None, None
-
-
-class _Unreadable(Exception):
-    """``rel`` (the device-info file, or a ``folder`` on its way) cannot be read."""
-
-    def __init__(self, rel: bytes, why: str, *, folder: bool) -> None:
-        super().__init__(why)
-        self.rel = rel
-        self.folder = folder
-
-
-def _read_casefold(root_fd: int, rel: bytes) -> tuple[bytes, bytes] | None:
-    """Read the regular file ``rel`` below ``root_fd``, ignoring case as FAT does.
-
-    Each folder on the way and the file itself are opened relative to the one above,
-    with ``O_NOFOLLOW``: a link anywhere on the way is never followed (the scan
-    reports it), so nothing outside the volume can name the recorder. None: not there.
-    """
-    parts = rel.split(b"/")
-    fd, found = root_fd, b""
-    try:
-        for index, part in enumerate(parts):
-            try:
-                with os.scandir(fd) as it:
-                    names = [os.fsencode(e.name) for e in it]
-            except OSError:
-                return None
-            matches = sorted(n for n in names if n.lower() == part.lower())
-            if not matches:
-                return None
-            name = matches[0]
-            found = found + b"/" + name if found else name
-            last = index == len(parts) - 1
-            try:
-                child = os.open(name, _FILE_FLAGS if last else _DIR_FLAGS, dir_fd=fd)
-            except OSError as exc:
-                why = _why_unreadable(fd, name, exc)
-                raise _Unreadable(found, why, folder=not last) from None
-            if fd != root_fd:
-                os.close(fd)
-            fd = child
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise _Unreadable(found, "not a regular file", folder=False)
-        return found, os.read(fd, DEVICE_INFO_MAX_BYTES)
-    finally:
-        if fd != root_fd:
-            os.close(fd)
-
-
-def _why_unreadable(dir_fd: int, name: bytes, exc: OSError) -> str:
-    try:
-        link = stat.S_ISLNK(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode)
-    except OSError:
-        link = False
-    if link or exc.errno == errno.ELOOP:
-        return "it is a symbolic link (not followed)"
-    if exc.errno == errno.ENOTDIR:
-        return "not a folder"
-    return exc.strerror or str(exc)
 
 
 def _parse_key_values(raw: bytes, separator: str) -> dict[str, str]:
