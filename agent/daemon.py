@@ -11,8 +11,10 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
@@ -25,13 +27,28 @@ from agent.ingest import IngestSession, SessionReport
 from agent.progress import Progress
 from agent.station import Station, config_digest
 from config import StationConfig
-from docking import MountWatcher
+from config.common import printable
+from docking import (
+    DetectorFactory,
+    Docked,
+    DockingEvent,
+    EventCallback,
+    MountWatcher,
+    RecorderDetector,
+    Undocked,
+)
 from hashing import HashingError
 
 log = logging.getLogger("evidock")
 
 MAX_RECORDERS = 24
 DELIVERY_SECONDS = 5.0
+TICK_SECONDS = 1.0
+# A worker that keeps failing on one volume: tried again after these waits, at most
+# RESTART_LIMIT times in the window, then left until the recorder is docked again.
+RESTART_LIMIT = 3
+RESTART_WINDOW_SECONDS = 600
+RESTART_DELAYS = (5.0, 30.0, 120.0)
 VERSION = "0.1.0"
 
 
@@ -55,52 +72,117 @@ def volumes_under(mount_root: Path) -> list[Path]:
     return sorted(p for p in mount_root.iterdir() if p.is_dir() and not p.is_symlink())
 
 
+@dataclass
+class _Restarts:
+    """A volume's failed attempts in the restart window, and when it may be tried again."""
+
+    failures: list[float] = field(default_factory=list)
+    retry_at: float | None = None
+    given_up: bool = False
+
+
+@dataclass
+class WorkerFailure:
+    """An ingest worker that ended with an unexpected error (kept for status and tests)."""
+
+    volume: Path
+    session_id: str | None
+    error: str
+
+
 class Daemon:
-    def __init__(self, station: Station, progress: Progress | None = None) -> None:
+    """The supervisor: one ingest worker per docked recorder, a delivery worker, signed
+    checkpoints on a monotonic timer, and one stop that reaches every worker.
+
+    Every worker's outcome is collected: an unexpected error is logged with its session,
+    the session is closed ``incomplete`` on record (by the session itself), and the volume
+    is tried again after a back-off, at most ``RESTART_LIMIT`` times in
+    ``RESTART_WINDOW_SECONDS`` (then it waits until it is docked again).
+    """
+
+    def __init__(
+        self,
+        station: Station,
+        progress: Progress | None = None,
+        *,
+        detector_factory: DetectorFactory | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.station = station
         self.progress = progress
+        self.clock = clock
         self.stop_event = threading.Event()
-        self.pool = ThreadPoolExecutor(MAX_RECORDERS, thread_name_prefix="ingest")
-        self.active: set[Path] = set()
+        self.pool = ThreadPoolExecutor(MAX_RECORDERS, thread_name_prefix="evidock-ingest")
         self.lock = threading.Lock()
         self.signing = threading.Lock()
+        self.active: dict[Path, threading.Event] = {}  # volume -> its session's stop
+        self.restarts: dict[Path, _Restarts] = {}
         self.reports: list[SessionReport] = []
+        self.failures: list[WorkerFailure] = []
         self.target = folder_target(station)
+        self._detector_factory = detector_factory or self._mount_watcher
+        self._interval = station.config.ledger.checkpoint_minutes * 60.0
+        self._next_checkpoint = clock() + self._interval
+        self._delivery: threading.Thread | None = None
+
+    # --- detection ----------------------------------------------------------------------
+
+    def _mount_watcher(self, on_event: EventCallback) -> RecorderDetector:
+        return MountWatcher.from_config(self.station.config.docking, on_event)
+
+    def on_event(self, event: DockingEvent) -> None:
+        """The detector's callback: start a session on docking, end it on removal."""
+        if isinstance(event, Docked):
+            with self.lock:
+                self.restarts.pop(event.volume, None)  # a new docking: a fresh budget
+            self.submit(event.volume)
+        elif isinstance(event, Undocked):
+            with self.lock:
+                stop = self.active.get(event.volume)
+                self.restarts.pop(event.volume, None)
+            if stop is not None:
+                log.warning("recorder at %s was removed during its session", event.volume)
+                stop.set()
+
+    # --- ingest workers -----------------------------------------------------------------
 
     def submit(self, volume: Path) -> Future[SessionReport | None] | None:
         with self.lock:
-            if volume in self.active:
+            if volume in self.active or self.stop_event.is_set():
                 return None
-            self.active.add(volume)
-        return self.pool.submit(self._ingest, volume)
+            stop = threading.Event()
+            self.active[volume] = stop
+        future = self.pool.submit(self._ingest, volume, stop)
+        future.add_done_callback(lambda done: self._collect(volume, done))
+        return future
 
-    def _docked(self, volume: Path) -> None:
-        self.submit(volume)
-
-    def _ingest(self, volume: Path) -> SessionReport | None:
+    def _ingest(self, volume: Path, stop: threading.Event) -> SessionReport | None:
+        progress = self.progress
+        session = IngestSession(
+            self.station,
+            volume,
+            on_bytes=progress.advance if progress else None,
+            on_plan=progress.plan if progress else None,
+            on_file=progress.file_done if progress else None,
+            stop=stop,
+            stop_mid_file=True,
+        )
         try:
-            progress = self.progress
-            session = IngestSession(
-                self.station,
-                volume,
-                on_bytes=progress.advance if progress else None,
-                on_plan=progress.plan if progress else None,
-                on_file=progress.file_done if progress else None,
-                stop=self.stop_event,
-            )
             report = session.run()
-        except (EvidockError, HashingError) as exc:
-            log.error("docking %s failed: %s", volume, exc)
+        except Exception as exc:
+            self._failed(volume, session.session_id, exc)
             return None
         finally:
             with self.lock:
-                self.active.discard(volume)
+                self.active.pop(volume, None)
         with self.lock:
             self.reports.append(report)
+            if report.ok:
+                self.restarts.pop(volume, None)
         log.info(
             "session %s recorder %s: %d new, %d seen, %d problems",
             report.session_id,
-            report.recorder,
+            printable(report.recorder),
             report.count("new"),
             report.count("seen"),
             len(report.problems),
@@ -108,14 +190,77 @@ class Daemon:
         self.checkpoint()
         return report
 
+    def _failed(self, volume: Path, session_id: str | None, exc: BaseException) -> None:
+        expected = isinstance(exc, EvidockError | HashingError)
+        what = str(exc) if expected else f"{type(exc).__name__}: {exc}"
+        where = f"session {session_id}" if session_id else "no session opened"
+        name = printable(str(volume))
+        if expected:
+            log.error("docking %s failed (%s): %s", name, where, what)
+        else:
+            log.error("docking %s failed unexpectedly (%s): %s", name, where, what, exc_info=exc)
+        now = self.clock()
+        with self.lock:
+            self.failures.append(WorkerFailure(volume, session_id, what))
+            budget = self.restarts.setdefault(volume, _Restarts())
+            budget.failures = [t for t in budget.failures if now - t < RESTART_WINDOW_SECONDS]
+            budget.failures.append(now)
+            tries = len(budget.failures)
+            if tries >= RESTART_LIMIT or self.stop_event.is_set():
+                budget.retry_at, budget.given_up = None, True
+            else:
+                budget.retry_at = now + RESTART_DELAYS[min(tries, len(RESTART_DELAYS)) - 1]
+        if budget.given_up and not self.stop_event.is_set():
+            log.error(
+                "docking %s failed %d times in %d minutes: not tried again until the recorder "
+                "is docked again; the recorder keeps its files",
+                name,
+                tries,
+                RESTART_WINDOW_SECONDS // 60,
+            )
+        elif budget.retry_at is not None:
+            log.info("docking %s is tried again in %.0f s", name, budget.retry_at - now)
+
+    def _collect(self, volume: Path, future: Future[SessionReport | None]) -> None:
+        # _ingest handles every Exception itself; what reaches here is a bug of the
+        # supervisor or a BaseException: logged, never lost.
+        if future.cancelled():
+            return
+        exc = future.exception()
+        if exc is not None:
+            log.critical("ingest worker for %s ended: %r", printable(str(volume)), exc)
+
+    def retry_due(self) -> list[Path]:
+        """Submit again the failed volumes whose back-off is over (and still mounted)."""
+        now = self.clock()
+        with self.lock:
+            due = [
+                v for v, r in self.restarts.items() if r.retry_at is not None and r.retry_at <= now
+            ]
+            for volume in due:
+                self.restarts[volume].retry_at = None
+        started = []
+        for volume in due:
+            if volume.is_dir() and self.submit(volume) is not None:
+                started.append(volume)
+        return started
+
+    # --- checkpoints, clock, delivery ---------------------------------------------------
+
     def checkpoint(self) -> None:
+        """Sign and publish a checkpoint; a failure is logged and retried at the next one."""
         # Sessions end concurrently; one checkpoint at a time keeps anchors in order.
         with self.signing:
-            conn = self.station.connect()
             try:
-                anchoring.publish_checkpoint(self.station, conn, self.target)
-            finally:
-                conn.close()
+                conn = self.station.connect()
+                try:
+                    anchoring.publish_checkpoint(self.station, conn, self.target)
+                finally:
+                    conn.close()
+            except Exception as exc:
+                log.error(
+                    "checkpoint not signed: %s: %s; tried again later", type(exc).__name__, exc
+                )
 
     def record_clock_jump(self, clock: ClockWatch) -> None:
         jump = clock.check()
@@ -135,35 +280,69 @@ class Daemon:
         finally:
             conn.close()
 
-    def ingest_all(self, volumes: Iterable[Path]) -> list[SessionReport]:
+    def _delivery_worker(self) -> None:
+        """Delivery runs here, off the main loop, until the stop: a failed round is logged
+        and the next one comes after the usual wait."""
+        while not self.stop_event.is_set():
+            try:
+                self.deliver()
+            except Exception as exc:
+                log.error("delivery round failed: %s: %s", type(exc).__name__, exc)
+            self.stop_event.wait(DELIVERY_SECONDS)
+
+    def _supervise_delivery(self) -> None:
+        worker = self._delivery
+        if worker is not None and worker.is_alive():
+            return
+        if worker is not None:
+            log.error("the delivery worker ended; starting it again")
+        self._delivery = threading.Thread(
+            target=self._delivery_worker, name="evidock-delivery", daemon=True
+        )
+        self._delivery.start()
+
+    def tick(self, clock_watch: ClockWatch | None = None) -> None:
+        """One pass of the main loop (every ``TICK_SECONDS``): the wall clock, restarts
+        that are due, the delivery worker, and the checkpoint timer, which counts seconds
+        on the monotonic clock."""
+        if clock_watch is not None:
+            try:
+                self.record_clock_jump(clock_watch)
+            except Exception as exc:
+                log.error("clock check failed: %s: %s", type(exc).__name__, exc)
+        self.retry_due()
+        now = self.clock()
+        if now >= self._next_checkpoint:
+            self.checkpoint()
+            self._next_checkpoint = now + self._interval
+
+    def request_stop(self) -> None:
+        """Stop every worker: sessions finish or abandon (resumably) the file they are
+        on and start no other; delivery stops between jobs."""
+        with self.lock:
+            self.stop_event.set()
+            for stop in self.active.values():
+                stop.set()
+
+    def ingest_all(self, volumes: Iterable[Path]) -> list[SessionReport | None]:
         futures = [f for f in (self.submit(v) for v in volumes) if f is not None]
-        return [r for r in (f.result() for f in futures) if r is not None]
+        return [f.result() for f in futures]
 
     def run_forever(self) -> None:
-        docking = self.station.config.docking
-        watcher = MountWatcher(
-            docking.mount_root,
-            on_volume=self._docked,
-            settle_seconds=docking.settle_seconds,
-            rescan_seconds=docking.rescan_seconds,
-        )
-        watcher.start()
-        interval = self.station.config.ledger.checkpoint_minutes * 60
-        next_checkpoint = float(interval)
-        waited = 0.0
+        detector = self._detector_factory(self.on_event)
+        detector.start()
         try:
-            clock = ClockWatch()
-            while not self.stop_event.wait(DELIVERY_SECONDS):
-                self.record_clock_jump(clock)
-                self.deliver()
-                waited += DELIVERY_SECONDS
-                if waited >= next_checkpoint:
-                    self.checkpoint()
-                    next_checkpoint = waited + interval
+            clock_watch = ClockWatch()
+            self._supervise_delivery()
+            while not self.stop_event.wait(TICK_SECONDS):
+                self._supervise_delivery()
+                self.tick(clock_watch)
         finally:
-            watcher.stop()
+            self.request_stop()
+            detector.stop()
             self.pool.shutdown(wait=True)
-            self.deliver()
+            if self._delivery is not None:
+                self._delivery.join()
             self.checkpoint()
 
     def close(self) -> None:
@@ -188,11 +367,11 @@ def run_daemon(
         daemon.checkpoint()
         for line in delivery.lines():
             log.info("%s", line.strip())
-        return 0 if all(r.ok for r in reports) and delivery.ok else 1
+        return 0 if all(r is not None and r.ok for r in reports) and delivery.ok else 1
 
     def _stop(signum: int, frame: FrameType | None) -> None:
-        log.info("signal %d: stopping after the current files", signum)
-        daemon.stop_event.set()
+        log.info("signal %d: stopping; partial copies are kept and resume", signum)
+        daemon.request_stop()
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import secrets
 import shutil
 import sqlite3
@@ -171,6 +172,18 @@ class _Copied:
 
 
 STOPPED = "not copied: the session was stopped before this file; it stays on the recorder"
+STOPPED_MID_FILE = (
+    "copy stopped part-way: the station was stopping; the file stays on the recorder and "
+    "docking it again resumes the copy"
+)
+NOT_PROBED_STOPPING = (
+    "not probed: the station was stopping while ffprobe ran (the clip itself is stored "
+    "and verified)"
+)
+
+
+class _CopyStopped(Exception):
+    """Raised from the engine's progress callback to abandon a copy part-way."""
 
 
 def _not_copied(item: FootageFile, reason: str) -> FileOutcome:
@@ -215,12 +228,17 @@ class IngestSession:
         on_plan: Callable[[int, int], None] | None = None,
         on_file: Callable[[], None] | None = None,
         stop: threading.Event | None = None,
+        stop_mid_file: bool = False,
     ) -> None:
         self.station = station
-        # Set to stop between files: the file being copied is finished (so nothing is
-        # left committed to the store without its ledger leaf), the rest stay on the
-        # recorder, and the session closes incomplete, on record.
+        # Set to stop: no further file is started, the rest stay on the recorder, and the
+        # session closes incomplete, on record. The file being copied is finished (so
+        # nothing is left committed to the store without its ledger leaf), or, with
+        # ``stop_mid_file`` (the daemon, which systemd gives a bounded time to stop), its
+        # copy is abandoned part-way and kept in staging, so docking again resumes it.
         self.stop = stop
+        self.stop_mid_file = stop_mid_file
+        self.session_id: str | None = None  # once the session is on record
         self.source = source
         self.officer = officer
         self.recorder_override = recorder
@@ -253,13 +271,50 @@ class IngestSession:
             # step would be evidence without a ledger leaf.
             raise metadata.FfprobeMissingError()
         volume = self._open()
-        scan = volume.scan()
         serial = self.recorder_override or volume.serial
         officer = self.officer or volume.officer
-        report = SessionReport(new_session_id(), serial, str(self.source), officer)
-        if self.on_plan:
-            self.on_plan(len(scan.files), sum(f.size for f in scan.files))
+        # The mount folder's name may not be UTF-8: the ledger gets its readable form.
+        source = display_path(os.fsencode(self.source))
+        report = SessionReport(new_session_id(), serial, source, officer)
         led = self.station.ledger(conn)
+        self._open_session(conn, led, report, volume)
+        self.session_id = report.session_id
+        # From here on the session is on record: whatever happens, it is closed on record.
+        try:
+            scan = volume.scan()
+            conn.execute(
+                "UPDATE docking_sessions SET files = ? WHERE session_id = ?",
+                (len(scan.files), report.session_id),
+            )
+            if self.on_plan:
+                self.on_plan(len(scan.files), sum(f.size for f in scan.files))
+            for refusal in scan.refused:
+                report.outcomes.append(
+                    FileOutcome(
+                        source_path=display_path(refusal.rel_path),
+                        source_path_b64=path_b64(refusal.rel_path),
+                        status="refused",
+                        reason=refusal.reason,
+                    )
+                )
+            engine = self.station.engine()
+            for item in scan.files:
+                if self.stop is not None and self.stop.is_set():
+                    report.outcomes.append(_not_copied(item, STOPPED))
+                    continue
+                report.outcomes.append(self._ingest_file(conn, led, engine, report, serial, item))
+                if self.on_file:
+                    self.on_file()
+            self._close(conn, led, report)
+        except BaseException as exc:
+            self._abandon(conn, led, report, exc)
+            raise
+        return report
+
+    def _open_session(
+        self, conn: sqlite3.Connection, led: Ledger, report: SessionReport, volume: RecorderVolume
+    ) -> None:
+        serial, officer = report.recorder, report.officer
         now = iso(utc_now())
         with transaction(conn):
             conn.execute(
@@ -272,7 +327,7 @@ class IngestSession:
                 {
                     "session_id": report.session_id,
                     "recorder": serial,
-                    "volume": str(self.source),
+                    "volume": report.source,
                     "officer": officer,
                     "recorder_model": volume.model,
                 },
@@ -284,37 +339,14 @@ class IngestSession:
                 (
                     report.session_id,
                     serial,
-                    str(self.source),
+                    report.source,
                     officer,
                     now,
-                    len(scan.files),
+                    0,
                     opened.index,
                     current_owner(),
                 ),
             )
-        for refusal in scan.refused:
-            report.outcomes.append(
-                FileOutcome(
-                    source_path=display_path(refusal.rel_path),
-                    source_path_b64=path_b64(refusal.rel_path),
-                    status="refused",
-                    reason=refusal.reason,
-                )
-            )
-        engine = self.station.engine()
-        try:
-            for item in scan.files:
-                if self.stop is not None and self.stop.is_set():
-                    report.outcomes.append(_not_copied(item, STOPPED))
-                    continue
-                report.outcomes.append(self._ingest_file(conn, led, engine, report, serial, item))
-                if self.on_file:
-                    self.on_file()
-        except BaseException as exc:
-            self._abandon(conn, led, report, exc)
-            raise
-        self._close(conn, led, report)
-        return report
 
     def _abandon(
         self, conn: sqlite3.Connection, led: Ledger, report: SessionReport, exc: BaseException
@@ -354,12 +386,15 @@ class IngestSession:
         )
         try:
             result: CopyResult = engine.copy(
-                item.path, resume_key=resume_key(serial, item), progress=self.on_bytes
+                item.path, resume_key=resume_key(serial, item), progress=self._progress()
             )
         except HashingError as exc:
             outcome.reason = str(exc)
             return outcome
-        media = metadata.probe_media(result.path) if item.kind in PROBED_KINDS else None
+        except _CopyStopped:
+            outcome.status, outcome.reason = "skipped", STOPPED_MID_FILE
+            return outcome
+        media = self._probe(result.path) if item.kind in PROBED_KINDS else None
         outcome.size, outcome.sha256, outcome.blake3 = result.size, result.sha256, result.blake3
         outcome.sm3, outcome.verified = result.sm3, result.verified
         outcome.resumed_bytes = result.resumed_bytes
@@ -402,6 +437,30 @@ class IngestSession:
             )
         outcome.leaf_index = leaf.index
         return outcome
+
+    def _progress(self) -> Callable[[int], None] | None:
+        """The engine's progress callback; with ``stop_mid_file`` it also abandons the
+        copy when the stop is set (the engine keeps a copy abandoned this way in staging,
+        with its journal, so the next docking resumes it)."""
+        on_bytes, stop = self.on_bytes, self.stop
+        if not self.stop_mid_file or stop is None:
+            return on_bytes
+
+        def progress(n: int) -> None:
+            if on_bytes is not None:
+                on_bytes(n)
+            if stop.is_set():
+                raise _CopyStopped
+
+        return progress
+
+    def _probe(self, path: Path) -> metadata.MediaInfo:
+        try:
+            return metadata.probe_media(path, stop=self.stop)
+        except metadata.ProbeStopped:
+            # The copy is committed and verified: it gets its leaf now, with this reason,
+            # rather than be left in the store without one.
+            return metadata.MediaInfo(readable=False, problem=NOT_PROBED_STOPPING)
 
     def _close(self, conn: sqlite3.Connection, led: Ledger, report: SessionReport) -> None:
         problems = [{"path": p.source_path, "reason": p.reason} for p in report.problems]

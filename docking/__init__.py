@@ -1,6 +1,15 @@
 """The door: recorder detection, mount watching, recorder profiles, simulated recorders."""
 
-from docking.detector import RecorderDetector, VolumeCallback
+from docking.detector import (
+    DetectorFactory,
+    Docked,
+    DockingEvent,
+    EventCallback,
+    RecorderDetector,
+    Undocked,
+    UsbIdentity,
+    VolumeCallback,
+)
 from docking.errors import (
     DockingError,
     MountRootError,
@@ -17,7 +26,11 @@ from docking.volume import FootageFile, RecorderVolume, Refusal, VolumeScan, ope
 from docking.watcher import MountWatcher
 
 __all__ = [
+    "DetectorFactory",
+    "Docked",
     "DockingError",
+    "DockingEvent",
+    "EventCallback",
     "FootageFile",
     "MountRootError",
     "MountWatcher",
@@ -29,6 +42,8 @@ __all__ = [
     "Refusal",
     "SimulatedVolume",
     "SimulatorError",
+    "Undocked",
+    "UsbIdentity",
     "VolumeCallback",
     "VolumeError",
     "VolumeNotFoundError",

@@ -21,7 +21,7 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 
 from config import DockingSection
-from docking.detector import VolumeCallback
+from docking.detector import Docked, DockingEvent, EventCallback, Undocked
 from docking.errors import MountRootError
 
 log = logging.getLogger(__name__)
@@ -40,20 +40,22 @@ class _Appearance:
 class MountWatcher:
     """A :class:`docking.detector.RecorderDetector` for volumes mounted under a folder.
 
-    ``on_volume(path)`` is called once per appearance of a non-empty subfolder, after
-    ``settle_seconds`` without changes inside it; ``on_removed(path)`` when a reported
-    volume disappears (or is replaced by another mount). An empty folder is not reported:
-    it is a mount point whose filesystem is not mounted yet. Callbacks run on the
-    watcher's own thread, one at a time; an exception in one is logged and the watcher
-    carries on, because one bad volume must not stop the station seeing the next.
+    ``on_event(Docked(path))`` is called once per appearance of a non-empty subfolder,
+    after ``settle_seconds`` without changes inside it; ``on_event(Undocked(path))`` when
+    a reported volume disappears (or is replaced by another mount). An empty folder is not
+    reported: it is a mount point whose filesystem is not mounted yet. The callback runs on
+    the watcher's own thread, one event at a time; an exception in it is logged and the
+    watcher carries on, because one bad volume must not stop the station seeing the next.
+
+    Time is the injected monotonic ``clock``; :meth:`step` is one pass of the worker, so a
+    test can drive the watcher with its own clock (``start(worker=False)``).
     """
 
     def __init__(
         self,
         mount_root: Path,
-        on_volume: VolumeCallback,
+        on_event: EventCallback,
         *,
-        on_removed: VolumeCallback | None = None,
         settle_seconds: float = 1.0,
         rescan_seconds: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
@@ -61,8 +63,7 @@ class MountWatcher:
         if settle_seconds < 0 or rescan_seconds <= 0:
             raise ValueError("settle_seconds must be >= 0 and rescan_seconds > 0")
         self.mount_root = Path(os.path.abspath(mount_root))
-        self._on_volume = on_volume
-        self._on_removed = on_removed
+        self._on_event = on_event
         self._settle = settle_seconds
         self._rescan = rescan_seconds
         self._clock = clock
@@ -71,7 +72,9 @@ class MountWatcher:
         self._lock = threading.Lock()
         self._activity: dict[Path, float] = {}  # written by watchdog's thread
         self._rescan_requested = True
+        self._next_rescan = 0.0
         self._seen: dict[Path, _Appearance] = {}  # owned by the worker thread
+        self._started = False
         self._observer: BaseObserver | None = None
         self._worker: threading.Thread | None = None
 
@@ -79,13 +82,14 @@ class MountWatcher:
     def from_config(
         cls,
         section: DockingSection,
-        on_volume: VolumeCallback,
-        on_removed: VolumeCallback | None = None,
+        on_event: EventCallback,
+        *,
+        clock: Callable[[], float] = time.monotonic,
     ) -> MountWatcher:
         return cls(
             section.mount_root,
-            on_volume,
-            on_removed=on_removed,
+            on_event,
+            clock=clock,
             settle_seconds=section.settle_seconds,
             rescan_seconds=section.rescan_seconds,
         )
@@ -94,14 +98,19 @@ class MountWatcher:
     def running(self) -> bool:
         return self._worker is not None and self._worker.is_alive()
 
-    def start(self) -> None:
-        if self._worker is not None:
+    def start(self, *, worker: bool = True) -> None:
+        """Start watching; ``worker=False`` starts no thread at all: the caller drives the
+        watcher with :meth:`note_change` and :meth:`step` (tests, on their own clock)."""
+        if self._started:
             raise RuntimeError("a MountWatcher starts once; make a new one to watch again")
         if not self.mount_root.is_dir():
             raise MountRootError(
                 f"mount root {str(self.mount_root)!r} is not a folder: create it or set "
                 "docking.mount_root to where recorder volumes are mounted"
             )
+        self._started = True
+        if not worker:
+            return
         observer = Observer()
         observer.schedule(_Events(self), os.fspath(self.mount_root), recursive=True)
         observer.daemon = True
@@ -131,10 +140,16 @@ class MountWatcher:
     def _note_event(self, event: FileSystemEvent) -> None:
         if event.event_type in _READ_ONLY_EVENTS:
             return
+        paths = [event.src_path, getattr(event, "dest_path", "")]
+        self.note_change(*(os.fsdecode(raw) for raw in paths if raw))
+
+    def note_change(self, *paths: str) -> None:
+        """Something under the mount root changed at ``paths``: the volumes holding them
+        are busy now, and the root is listed again on the next pass."""
         now = self._clock()
         with self._lock:
-            for raw in (event.src_path, getattr(event, "dest_path", "")):
-                volume = self._volume_of(os.fsdecode(raw)) if raw else None
+            for path in paths:
+                volume = self._volume_of(path)
                 if volume is not None:
                     self._activity[volume] = now
             self._rescan_requested = True
@@ -148,31 +163,35 @@ class MountWatcher:
     # --- the worker thread --------------------------------------------------------------
 
     def _run(self) -> None:
-        next_rescan = 0.0
         while not self._stop.is_set():
-            now = self._clock()
-            with self._lock:
-                rescan = self._rescan_requested or now >= next_rescan
-                self._rescan_requested = False
-                activity, self._activity = self._activity, {}
-            removed: list[Path] = []
-            if rescan:
-                removed = self._reconcile(_list_volumes(self.mount_root), now)
-                next_rescan = now + self._rescan
-            for volume, at in activity.items():
-                if volume in self._seen:
-                    seen = self._seen[volume]
-                    seen.last_activity = max(seen.last_activity, at)
-            for volume in removed:
-                self._call(self._on_removed, volume)
-            for volume, seen in self._seen.items():
-                if self._stop.is_set():
-                    break
-                settled = now - seen.last_activity >= self._settle
-                if not seen.announced and settled and _has_entries(volume):
-                    seen.announced = True
-                    self._call(self._on_volume, volume)
+            self.step()
             self._stop.wait(self._tick)
+
+    def step(self) -> None:
+        """One pass: list the mount root when due, report removals, then report each
+        volume that has been quiet for ``settle_seconds`` (by the injected clock)."""
+        now = self._clock()
+        with self._lock:
+            rescan = self._rescan_requested or now >= self._next_rescan
+            self._rescan_requested = False
+            activity, self._activity = self._activity, {}
+        removed: list[Path] = []
+        if rescan:
+            removed = self._reconcile(_list_volumes(self.mount_root), now)
+            self._next_rescan = now + self._rescan
+        for volume, at in activity.items():
+            if volume in self._seen:
+                seen = self._seen[volume]
+                seen.last_activity = max(seen.last_activity, at)
+        for volume in removed:
+            self._call(Undocked(volume))
+        for volume, seen in list(self._seen.items()):
+            if self._stop.is_set():
+                break
+            settled = now - seen.last_activity >= self._settle
+            if not seen.announced and settled and _has_entries(volume):
+                seen.announced = True
+                self._call(Docked(volume))
 
     def _reconcile(self, listing: dict[Path, tuple[int, int]], now: float) -> list[Path]:
         removed: list[Path] = []
@@ -186,13 +205,11 @@ class MountWatcher:
                 self._seen[volume] = _Appearance(identity, last_activity=now)
         return removed
 
-    def _call(self, callback: VolumeCallback | None, volume: Path) -> None:
-        if callback is None:
-            return
+    def _call(self, event: DockingEvent) -> None:
         try:
-            callback(volume)
+            self._on_event(event)
         except Exception:  # a callback boundary: log it, keep watching the other volumes
-            log.exception("docking callback failed for %s", volume)
+            log.exception("docking callback failed for %s", event.volume)
 
 
 class _Events(FileSystemEventHandler):
