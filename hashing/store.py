@@ -23,7 +23,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from config.common import fsync_dir as fsync_dir
 from hashing.diskio import rename_noreplace
+from hashing.errors import NotRegularFileError
 
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 _ANON = re.compile(r"^anon-[0-9a-f]{32}\.part$")
@@ -115,7 +117,10 @@ class EvidenceStore:
         to move (or an orphan of that content is already kept, then it stays in place).
         """
         source = self.path_for(sha256)
-        if not source.is_file():
+        try:
+            if not stat.S_ISREG(source.lstat().st_mode):
+                return None  # not what a crash leaves: the audit reports it
+        except FileNotFoundError:
             return None
         self.orphans_dir.mkdir(parents=True, exist_ok=True)
         target = self.orphans_dir / sha256
@@ -126,25 +131,76 @@ class EvidenceStore:
         return target
 
     def iter_objects(self) -> Iterator[tuple[str, Path]]:
-        """Every file under ``objects/`` as (file name, path), whatever its name.
+        """Every entry under ``objects/`` but its ``ab/cd/`` folders, as (name, path),
+        whatever its name or kind, in name order.
 
-        Files that do not belong (wrong name, wrong folder) are yielded too, so an
-        audit can report them as extra or moved.
+        Files that do not belong (wrong name, wrong folder, deeper down) are yielded too,
+        so an audit can report them as extra or moved; so are symlinks, FIFOs, devices
+        and folders where objects belong, for the audit to report as not regular files.
+        Symlinks are never followed and nothing is opened; folders are walked without
+        recursion, however deep.
         """
         if not self.objects_dir.is_dir():
             return
-        for dirpath, _dirnames, filenames in os.walk(self.objects_dir):
-            for name in sorted(filenames):
-                yield name, Path(dirpath) / name
+        folders = [(self.objects_dir, 0)]
+        while folders:
+            folder, depth = folders.pop()
+            try:
+                with os.scandir(folder) as scan:
+                    entries = sorted(scan, key=lambda entry: entry.name)
+            except FileNotFoundError:
+                continue  # removed while we walked
+            below = []
+            for entry in entries:
+                is_dir = entry.is_dir(follow_symlinks=False)
+                if depth >= 2 or not is_dir:
+                    yield entry.name, Path(entry.path)
+                if is_dir:
+                    below.append((Path(entry.path), depth + 1))
+            folders.extend(reversed(below))
+
+    def open_object(self, sha256: str) -> int:
+        """A read-only descriptor of the object ``sha256``, which must be a regular file.
+
+        Never opens anything else (a symlink, a FIFO, a device, a folder put in its place),
+        and never hangs on one. Raises FileNotFoundError if the store does not hold it.
+        """
+        path = self.path_for(sha256)
+        mode = path.lstat().st_mode
+        if stat.S_ISREG(mode):
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+            except OSError as exc:
+                if exc.errno == errno.ELOOP:
+                    mode = stat.S_IFLNK
+                elif exc.errno == errno.ENXIO:
+                    mode = stat.S_IFSOCK
+                else:
+                    raise
+            else:  # the name may have been swapped between lstat and open
+                mode = os.fstat(fd).st_mode
+                if stat.S_ISREG(mode):
+                    return fd
+                os.close(fd)
+        raise NotRegularFileError(
+            f"{path} is {describe_mode(mode)}, not a regular file: the store's copy of "
+            f"{sha256} was replaced; run `evidock verify` and restore the clip from "
+            "central storage"
+        )
 
 
-def fsync_dir(path: Path) -> None:
-    """Make a rename or a new name in ``path`` durable."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def describe_mode(mode: int) -> str:
+    """What kind of thing a ``st_mode`` is, for people."""
+    kinds = (
+        (stat.S_ISREG, "a regular file"),
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISLNK, "a symlink"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    )
+    return next((name for test, name in kinds if test(mode)), "of an unknown kind")
 
 
 def _remove_unlocked(lock: Path, paths: list[Path], older_than: float) -> list[Path]:
