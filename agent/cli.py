@@ -33,6 +33,7 @@ from agent.metadata import FfprobeMissingError
 from agent.progress import Progress
 from agent.station_args import UsageError, add_station_options, open_station, sign
 from config import ConfigError, check_config_file
+from config.common import printable
 from hashing import HashingError
 from ledger import InconsistentCheckpointError, LedgerError
 from uploader import DeliveryError
@@ -41,22 +42,33 @@ Command = Callable[[argparse.Namespace], int]
 
 
 def print_session(report: SessionReport, out: Any = None) -> None:
+    """The human summary. Every name and reason here comes from the recorder (file
+    names, its serial, its volume label, ffprobe's words on its clips) and goes through
+    ``printable``: ESC, CR or a bidi override is shown, never obeyed by the terminal."""
     out = out or sys.stdout
     if not report.outcomes:
-        print(f"{report.source}: no files on this volume; nothing to ingest", file=out)
+        print(f"{printable(report.source)}: no files on this volume; nothing to ingest", file=out)
     flagged = report.flagged
     print(
-        f"session {report.session_id}: recorder {report.recorder}, "
+        f"session {report.session_id}: recorder {printable(report.recorder)}, "
         f"{report.count('new')} new, {report.count('seen')} already stored, "
         f"{len(report.problems)} problem(s), {len(flagged)} stored with a warning",
         file=out,
     )
     for problem in report.problems:
-        print(f"  {problem.status}: {problem.source_path}: {problem.reason}", file=out)
+        print(
+            f"  {problem.status}: {printable(problem.source_path)}: "
+            f"{printable(problem.reason or '')}",
+            file=out,
+        )
     for outcome in flagged:
-        print(f"  stored, flagged: {outcome.source_path}: {outcome.warning}", file=out)
+        print(
+            f"  stored, flagged: {printable(outcome.source_path)}: "
+            f"{printable(outcome.warning or '')}",
+            file=out,
+        )
     if report.case_number:
-        print(f"  linked to case {report.case_number}", file=out)
+        print(f"  linked to case {printable(report.case_number)}", file=out)
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:

@@ -15,6 +15,7 @@ import json
 import sqlite3
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from functools import wraps
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from agent.verification import (
     verify_data_dir,
 )
 from config import ConfigError
+from config.common import printable
 from ledger import (
     CheckpointError,
     InconsistentCheckpointError,
@@ -120,6 +122,19 @@ def _station_id(conn: sqlite3.Connection) -> str:
     return station
 
 
+def _lines(texts: list[str]) -> list[str]:
+    """Each text as one line safe to print: a newline inside one cannot start a line
+    that looks like the report's own."""
+    return [printable(text) for text in texts]
+
+
+def _on_terminal(text: str) -> str:
+    """Report text safe to print on a terminal: names in it (a recorder's file, a
+    package's, a receipt's origin) may hold ESC, CR or bidi controls; each becomes a
+    visible escape. ``--json`` output is exact instead (JSON escapes them)."""
+    return "\n".join(printable(line) for line in text.split("\n"))
+
+
 def _stage_progress(args: argparse.Namespace) -> StageProgress:
     return StageProgress(enabled=False if getattr(args, "json", False) else None)
 
@@ -139,7 +154,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
     finally:
         progress.finish()
     report = outcome.report
-    print(report_json(report) if args.json else report_text(report))
+    if args.json:
+        print(report_json(report))
+    else:
+        print(_on_terminal(report_text(replace(report, problems=_lines(report.problems)))))
     return report.status
 
 
@@ -201,9 +219,11 @@ def cmd_verify_package(args: argparse.Namespace) -> int:
         report = verify_package(folder, pinned, anchors, progress=progress)
     finally:
         progress.finish()
-    print(
-        json.dumps(report.as_json(), ensure_ascii=False, indent=2) if args.json else report.text()
-    )
+    if args.json:
+        print(json.dumps(report.as_json(), ensure_ascii=False, indent=2))
+    else:
+        safe = replace(report, problems=_lines(report.problems), notes=_lines(report.notes))
+        print(_on_terminal(safe.text()))
     return report.status
 
 
@@ -238,9 +258,10 @@ def cmd_verify_proof(args: argparse.Namespace) -> int:
             "whose bytes hash to the tree's leaf hash; give those bytes with --leaf FILE "
             f"(in an export: leaves/{report.index:012d}.json)"
         )
-    print(
-        json.dumps(report.as_json(), ensure_ascii=False, indent=2) if args.json else report.text()
-    )
+    if args.json:
+        print(json.dumps(report.as_json(), ensure_ascii=False, indent=2))
+    else:
+        print(_on_terminal(replace(report, problems=_lines(report.problems)).text()))
     return 0 if report.ok else 1
 
 

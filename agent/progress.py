@@ -3,7 +3,9 @@
 Progress goes to stderr, and only when stderr is a terminal, so ``--json`` output on
 stdout stays machine-readable and logs stay clean. A redrawn line is cleared first and
 cut to the terminal's width, so a shorter line leaves nothing of a longer one behind and
-a narrow terminal does not wrap.
+a narrow terminal does not wrap. What a line shows (a label, a stage) may one day name a
+recorder's file, so it goes through ``printable``: only the redraw's own ``\r\x1b[K``
+reaches the terminal as a control sequence.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import threading
 import time
 from collections.abc import Collection
 from typing import TextIO
+
+from config.common import printable
 
 _REDRAW_SECONDS = 0.2
 _CLEAR = "\r\x1b[K"
@@ -92,7 +96,7 @@ class Progress:
         if not force and now - self._drawn < _REDRAW_SECONDS:
             return
         self._drawn = now
-        self.stream.write(_CLEAR + fit(self.line(), terminal_width(self.stream)))
+        self.stream.write(_CLEAR + fit(printable(self.line()), terminal_width(self.stream)))
         self.stream.flush()
 
     def finish(self) -> None:
@@ -150,7 +154,7 @@ class StageProgress:
         return f"{self.stage}: {amount}  left {_clock(max(left, 0.0))}"
 
     def _draw(self) -> None:
-        self.stream.write(_CLEAR + fit(self.line(), terminal_width(self.stream)))
+        self.stream.write(_CLEAR + fit(printable(self.line()), terminal_width(self.stream)))
         self.stream.flush()
 
     def finish(self) -> None:
