@@ -11,11 +11,11 @@ import logging
 import sqlite3
 from pathlib import Path
 
-from agent.delivery import folder_target
+from agent.delivery import delivery_target
 from agent.station import KEYS_DIR, Station
 from ledger import Anchor, Keyring, StationKey
 from ledger.anchor import LAST_SIGNED_NAME
-from uploader import DeliveryError, FolderTarget
+from uploader import DeliveryError, FolderTarget, Target
 
 log = logging.getLogger("evidock")
 
@@ -42,9 +42,7 @@ def station_key(station: Station) -> StationKey:
     return keyring(station).open(station.ledger())
 
 
-def publish_checkpoint(
-    station: Station, conn: sqlite3.Connection, target: FolderTarget
-) -> Anchor | None:
+def publish_checkpoint(station: Station, conn: sqlite3.Connection, target: Target) -> Anchor | None:
     """Sign the current tree head (if it grew) and publish its anchor.
 
     A ledger with no leaves has nothing to sign. Publishing failures leave the
@@ -62,19 +60,21 @@ def publish_checkpoint(
     return anchor
 
 
-def rotate_station_key(station: Station) -> tuple[str, str, Path]:
+def rotate_station_key(station: Station) -> tuple[str, str, str]:
     """Rotate the station key and publish the checkpoint signed by both keys.
 
-    Returns (retired key, new key, published anchor); the keys as signed-note verifier
-    key texts. A DeliveryError means the rotation is done but its anchor is not published.
+    Returns (retired key, new key, where the target holds the anchor); the keys as
+    signed-note verifier key texts. A DeliveryError means the rotation is done but its
+    anchor is not published.
     """
     old, new, anchor = station.keyring().rotate(station.ledger())
     station.record_key()
-    published = folder_target(station).put_anchor(anchor.file_name(), anchor.text())
+    published = delivery_target(station).put_anchor(anchor.file_name(), anchor.text())
     return old.verifier.text(), new.verifier.text(), published
 
 
-def anchor_files(target: FolderTarget) -> list[Path]:
-    if not target.anchor_dir.is_dir():
+def anchor_files(target: Target) -> list[Path]:
+    """The anchor files a folder target holds (other targets: none on this disk)."""
+    if not isinstance(target, FolderTarget) or not target.anchor_dir.is_dir():
         return []
     return sorted(p for p in target.anchor_dir.glob("*.anchor") if p.is_file())

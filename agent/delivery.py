@@ -1,23 +1,54 @@
 """Working the upload queue: put each due clip to its target, record the confirmation.
 
-A job is done only when the target confirmed the size and SHA-256 it holds, and the
-``clip.uploaded`` leaf carrying that confirmation is committed with the job's state.
+A deliverer works only the jobs it claimed (``UploadQueue.claim``: a lease, renewed as
+the put reports progress), so the daemon's delivery worker and ``evidock deliver`` can
+run together. A job is done only when the target confirmed the size and SHA-256 it
+holds, and the ``clip.uploaded`` leaf carrying that confirmation is committed in the
+transaction that marks the claimed job done, so a clip is recorded as uploaded at most
+once per target. A station copy that is missing or not its bytes is an integrity
+failure: parked at once, never retried as a target problem.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
+import os
+import secrets
 import sqlite3
+import stat
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
 
-from agent.clock import utc_now
-from agent.database import transaction
 from agent.station import Station
-from uploader import ConfirmationMismatch, DeliveryError, FolderTarget, UploadJob, UploadQueue
+from config.common import transaction, utc_now
+from hashing import Digests, HashingError, HashOptions, hash_file
+from uploader import (
+    FAILURE_LOCAL,
+    FAILURE_TARGET,
+    FAILURE_UNAVAILABLE,
+    LEASE,
+    ClaimLost,
+    Confirmation,
+    ConfirmationMismatch,
+    DeliveryError,
+    FolderTarget,
+    Hasher,
+    SourceIntegrityError,
+    Target,
+    UploadJob,
+    UploadQueue,
+    UploadState,
+    UploadStopped,
+)
 
 log = logging.getLogger("evidock")
 
-BATCH = 100
+Clock = Callable[[], datetime]
 
 
 @dataclass
@@ -29,6 +60,14 @@ class DeliveryReport:
     parked: int = 0
     waiting: int = 0
     parked_total: int = 0
+    # parked because the station's own copy is missing or damaged (of parked_total)
+    integrity_total: int = 0
+    # queued jobs another deliverer holds a live claim on
+    busy: int = 0
+    # jobs finished by another deliverer after this one's claim ran out
+    lost: int = 0
+    stopped: bool = False
+    data_dir: Path | None = None
     reasons: list[str] = field(default_factory=list)
 
     @property
@@ -41,94 +80,278 @@ class DeliveryReport:
             f"parked {self.parked}; left in the queue: {self.waiting} waiting to be "
             f"retried, {self.parked_total} parked for a person"
         ]
+        if self.busy:
+            out.append(f"  {self.busy} being delivered by another deliverer right now")
+        if self.stopped and self.waiting:
+            out.append("  stopped before the end of the queue: the rest goes at the next pass")
         out.extend(f"  {reason}" for reason in self.reasons)
+        if self.integrity_total:
+            where = f" --data-dir {self.data_dir}" if self.data_dir else ""
+            out.append(
+                f"  {self.integrity_total} parked because the station's own copy is missing "
+                f"or damaged: run `evidock verify{where}` to see what happened to the "
+                "evidence store; these jobs are never retried"
+            )
         if self.parked_total:
             out.append("  parked jobs are not retried: fix the cause, then retry them")
         return out
 
 
-def folder_target(station: Station) -> FolderTarget:
+def store_hasher(options: HashOptions) -> Hasher:
+    """Whole-file digests through the station's one hashing pipeline, for a target."""
+
+    def digest(path: Path) -> Digests:
+        try:
+            return hash_file(path, options)
+        except HashingError as exc:
+            # A target reports an unreadable file as OSError (it does not know hashing).
+            cause = exc.__cause__
+            if isinstance(cause, OSError):
+                raise OSError(cause.errno, cause.strerror, str(path)) from None
+            raise OSError(errno.EIO, str(exc), str(path)) from None
+
+    return digest
+
+
+def delivery_target(station: Station) -> Target:
+    """The configured delivery target: the one place from config to ``Target``."""
     delivery = station.config.delivery
-    return FolderTarget(delivery.central_dir, delivery.anchor_dir)
+    if delivery.target == "folder":
+        return FolderTarget(
+            delivery.central_dir, delivery.anchor_dir, hasher=store_hasher(station.options)
+        )
+    raise DeliveryError(
+        f"delivery target {delivery.target!r} is not built into this evidock; "
+        'set delivery.target = "folder"'
+    )
 
 
-def deliver_due(station: Station, conn: sqlite3.Connection, target: FolderTarget) -> DeliveryReport:
-    """Work every job due now, in batches; report what is left (backing off, parked)."""
+# The name callers used before targets other than a folder could be configured.
+folder_target = delivery_target
+
+
+def deliver_due(
+    station: Station,
+    conn: sqlite3.Connection,
+    target: Target,
+    *,
+    stop: threading.Event | None = None,
+    clock: Clock = utc_now,
+    lease: timedelta = LEASE,
+) -> DeliveryReport:
+    """Claim and deliver, one at a time, every job due when the pass starts; report what
+    is left (backing off, parked, held by another deliverer). ``stop`` is looked at
+    between jobs and handed to each put."""
     queue = UploadQueue(conn)
-    report = DeliveryReport()
-    started = utc_now()
-    while batch := queue.due(started, limit=BATCH):
-        for job in batch:
-            _deliver_one(station, conn, queue, target, job, report)
+    report = DeliveryReport(data_dir=station.data_dir)
+    claimer = f"pid {os.getpid()} {threading.current_thread().name} {secrets.token_hex(4)}"
+    started = clock()
+    while not (stop is not None and stop.is_set()):
+        claimed = queue.claim(claimer, clock(), due_by=started, lease=lease)
+        if not claimed:
+            break
+        claim = _Claim(queue, claimed[0], clock, lease)
+        try:
+            _deliver_one(station, conn, target, claim, report, stop)
+        except BaseException:
+            # Not the job's fault (a database error, an interrupt): give it back now
+            # rather than make the next deliverer wait for the lease to run out.
+            with contextlib.suppress(sqlite3.Error):
+                queue.release(claim.job)
+            raise
+    report.stopped = stop is not None and stop.is_set()
     counts = queue.counts()
-    report.waiting = counts.get("queued", 0)
+    report.busy = queue.claimed(clock())
+    report.waiting = counts.get("queued", 0) - report.busy
     report.parked_total = counts.get("parked", 0)
+    report.integrity_total = queue.parked_for(FAILURE_LOCAL)
     return report
+
+
+def delivery_loop(
+    station: Station,
+    target: Target,
+    stop: threading.Event,
+    interval_s: float,
+    on_report: Callable[[DeliveryReport], None] | None = None,
+    *,
+    clock: Clock = utc_now,
+) -> None:
+    """The daemon's delivery worker: run it in a thread of its own.
+
+    Opens its own connection, delivers what is due, then waits ``interval_s`` (or
+    until ``stop``), and returns once ``stop`` is set: between jobs, or from inside a
+    put, which stops resumably. An unexpected error is raised to the caller (the
+    daemon's supervisor) with the job's claim given back.
+    """
+    conn = station.connect()
+    try:
+        while not stop.is_set():
+            report = deliver_due(station, conn, target, stop=stop, clock=clock)
+            if on_report is not None:
+                on_report(report)
+            stop.wait(interval_s)
+    finally:
+        conn.close()
+
+
+class _Claim:
+    """A claimed job and its lease: renewed as the put reports progress (when half of it
+    has gone by, or when the put has new state to save)."""
+
+    def __init__(self, queue: UploadQueue, job: UploadJob, clock: Clock, lease: timedelta):
+        self.queue = queue
+        self.job = job
+        self.clock = clock
+        self.lease = lease
+        self.renew_at = clock() + lease / 2
+
+    def progress(self, sent: int, state: UploadState | None) -> None:
+        now = self.clock()
+        changed = state is not None and state != self.job.upload
+        if changed or now >= self.renew_at:
+            self.job = self.queue.renew(
+                self.job, now, lease=self.lease, state=state if changed else None
+            )
+            self.renew_at = now + self.lease / 2
 
 
 def _deliver_one(
     station: Station,
     conn: sqlite3.Connection,
-    queue: UploadQueue,
-    target: FolderTarget,
-    job: UploadJob,
+    target: Target,
+    claim: _Claim,
     report: DeliveryReport,
+    stop: threading.Event | None,
 ) -> None:
-    ledger = station.ledger(conn)
+    job = claim.job
+    queue = claim.queue
     max_attempts = station.config.delivery.max_attempts
+    try:
+        confirmation = _put(station, conn, target, claim, stop)
+        with transaction(conn):
+            # The claim is checked in the transaction that records the upload: a job
+            # done by another deliverer (after this one's lease ran out) is not recorded twice.
+            recorded = queue.complete(claim.job, confirmation.location, claim.clock())
+            if recorded:
+                station.ledger(conn).append(
+                    "clip.uploaded",
+                    {
+                        "clip_id": job.clip_id,
+                        "sha256": job.sha256,
+                        "target": job.target,
+                        "location": confirmation.location,
+                        "confirmed_size": confirmation.size,
+                        "confirmed_sha256": confirmation.sha256,
+                    },
+                )
+        if not recorded:
+            raise ClaimLost(f"job {job.id} (clip {job.clip_id}) was taken by another deliverer")
+    except UploadStopped as exc:
+        if stop is not None and stop.is_set():
+            queue.release(claim.job)
+            return
+        # Only a stop that was asked for is not a failure.
+        failure: tuple[str, str, int] = (str(exc), FAILURE_UNAVAILABLE, max_attempts)
+    except ClaimLost as exc:
+        report.lost += 1
+        log.info("clip %s -> %s: %s; left to it", job.clip_id, job.target, exc)
+        return
+    except SourceIntegrityError as exc:
+        # An integrity failure is not retried: park it for a person at once.
+        failure = (f"integrity: {exc}", FAILURE_LOCAL, 0)
+    except ConfirmationMismatch as exc:
+        failure = (str(exc), FAILURE_TARGET, 0)
+    except DeliveryError as exc:
+        failure = (str(exc), FAILURE_UNAVAILABLE, max_attempts)
+    else:
+        report.delivered += 1
+        if job.attempts:
+            log.info(
+                "clip %s delivered to %s after %d failed attempt(s)",
+                job.clip_id,
+                job.target,
+                job.attempts,
+            )
+        return
+    _settle(claim, report, *failure)
+
+
+def _put(
+    station: Station,
+    conn: sqlite3.Connection,
+    target: Target,
+    claim: _Claim,
+    stop: threading.Event | None,
+) -> Confirmation:
+    job = claim.job
+    source = station.store.path_for(job.sha256)
+    _check_local(source, job)
     row = conn.execute(
         "SELECT source_path, recorder, session_id, kind FROM clips WHERE clip_id = ?",
         (job.clip_id,),
     ).fetchone()
     meta = dict(row) if row is not None else {}
     meta.update({"clip_id": job.clip_id, "station": station.station_id, "sha256": job.sha256})
+    # A put of what the target already holds confirms it without sending it again.
+    held = target.put(
+        job.sha256, source, meta, state=job.upload, progress=claim.progress, stop=stop
+    )
+    if held.size != job.size or held.sha256 != job.sha256:
+        raise ConfirmationMismatch(
+            f"{target.name} confirmed {held.size} bytes sha256 {held.sha256} for clip "
+            f"{job.clip_id}, expected {job.size} bytes sha256 {job.sha256}; the clip stays "
+            "local and queued"
+        )
+    return held
+
+
+def _check_local(source: Path, job: UploadJob) -> None:
+    """The station's copy is there, a regular file of the size its clip was committed with."""
     try:
-        confirmation = target.put(job.sha256, station.store.path_for(job.sha256), meta)
-        if confirmation.size != job.size or confirmation.sha256 != job.sha256:
-            raise ConfirmationMismatch(
-                f"{target.name} confirmed {confirmation.size} bytes sha256 "
-                f"{confirmation.sha256} for clip {job.clip_id}, expected {job.size} bytes "
-                f"sha256 {job.sha256}; the clip stays local and queued"
-            )
-    except ConfirmationMismatch as exc:
-        with transaction(conn):
-            # An integrity failure is not retried blindly: park it for a person.
-            queue.mark_failed(job, str(exc), utc_now(), max_attempts=job.attempts + 1)
+        info = os.lstat(source)
+    except FileNotFoundError:
+        raise SourceIntegrityError(
+            f"the station's copy of clip {job.clip_id} is missing from the evidence store "
+            f"({source})"
+        ) from None
+    except OSError as exc:
+        raise SourceIntegrityError(
+            f"the station's copy of clip {job.clip_id} ({source}) cannot be read: {exc.strerror}"
+        ) from None
+    if not stat.S_ISREG(info.st_mode):
+        raise SourceIntegrityError(
+            f"the station's copy of clip {job.clip_id} ({source}) is not a regular file"
+        )
+    if info.st_size != job.size:
+        raise SourceIntegrityError(
+            f"the station's copy of clip {job.clip_id} ({source}) has {info.st_size} bytes; "
+            f"it was committed with {job.size}"
+        )
+
+
+def _settle(
+    claim: _Claim, report: DeliveryReport, reason: str, failure: str, max_attempts: int
+) -> None:
+    """Record a failed attempt (``max_attempts`` 0: park at once) and say so."""
+    job = claim.job
+    try:
+        with transaction(claim.queue.conn):
+            if max_attempts:
+                state = claim.queue.fail(job, reason, claim.clock(), max_attempts, failure)
+            else:
+                state = "parked"
+                claim.queue.park(job, reason, claim.clock(), failure)
+    except ClaimLost as exc:
+        report.lost += 1
+        log.info("clip %s -> %s: %s; left to it", job.clip_id, job.target, exc)
+        return
+    if state == "parked":
         report.parked += 1
-        _note(report, job, "parked", str(exc))
-        return
-    except DeliveryError as exc:
-        parks = job.attempts + 1 >= max_attempts
-        with transaction(conn):
-            queue.mark_failed(job, str(exc), utc_now(), max_attempts)
-        if parks:
-            report.parked += 1
-            _note(report, job, "parked", str(exc))
-        else:
-            report.failed += 1
-            _note(report, job, "failed", str(exc))
-        return
-    with transaction(conn):
-        ledger.append(
-            "clip.uploaded",
-            {
-                "clip_id": job.clip_id,
-                "sha256": job.sha256,
-                "target": job.target,
-                "location": confirmation.location,
-                "confirmed_size": confirmation.size,
-                "confirmed_sha256": confirmation.sha256,
-            },
-        )
-        queue.mark_done(job, confirmation.location, utc_now())
-    report.delivered += 1
-    if job.attempts:
-        log.info(
-            "clip %s delivered to %s after %d failed attempt(s)",
-            job.clip_id,
-            job.target,
-            job.attempts,
-        )
+    else:
+        state = "failed"
+        report.failed += 1
+    _note(report, job, state, reason)
 
 
 def _note(report: DeliveryReport, job: UploadJob, state: str, reason: str) -> None:

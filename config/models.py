@@ -10,7 +10,7 @@ import re
 import zoneinfo
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
@@ -211,10 +211,14 @@ class LedgerSection(Section):
 
 
 class DeliverySection(Section):
-    target: Literal["folder"] = Field(
+    # Target kinds this evidock delivers to, and those named but not built yet.
+    TARGETS: ClassVar[tuple[str, ...]] = ("folder",)
+    PLANNED_TARGETS: ClassVar[dict[str, str]] = {"s3": "S3-compatible object storage"}
+
+    target: str = Field(
         default="folder",
-        description="Where clips go after ingest. 'folder' copies them into central_dir "
-        "(the embedded default).",
+        description="Where clips go after ingest: the name of a delivery target. 'folder' "
+        "copies them into central_dir (a mounted share; the embedded default).",
     )
     central_dir: FolderPath = Field(
         default=Path("/var/lib/evidock/central"),
@@ -233,6 +237,19 @@ class DeliverySection(Section):
         le=10000,
         description="Attempts before an upload job is parked.",
     )
+
+    @field_validator("target")
+    @classmethod
+    def _known_target(cls, value: str) -> str:
+        if value in cls.TARGETS:
+            return value
+        choices = either(cls.TARGETS)
+        if value in cls.PLANNED_TARGETS:
+            raise ValueError(
+                f"{toml_value(value)} ({cls.PLANNED_TARGETS[value]}) is not built into this "
+                f"evidock yet; write {choices} and set central_dir to the mounted central storage"
+            )
+        raise ValueError(f"{toml_value(value)} is not allowed; write {choices}")
 
 
 class StationConfig(Section):

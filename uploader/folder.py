@@ -1,120 +1,205 @@
-"""A plain folder as central storage (the embedded default and the demo's target).
+"""A plain folder as central storage (the embedded default, the demo's target, a NAS).
 
-Objects are written as ``objects/ab/<sha256>`` through a temporary name, fsynced and
-renamed; the target then re-reads what it holds to confirm size and SHA-256, as a
-remote store's confirmation would. Anchors (signed checkpoints) are written once,
-read-only, and never replaced by different text.
+Objects are written as ``objects/ab/<sha256>``: copied to a temporary name, fsynced,
+digested with the agent's hasher, and linked into place only if they are the bytes
+their name says (a link never replaces what another writer put there first). What the
+folder holds is confirmed by reading it back, as a remote store's confirmation would.
+Anchors (signed checkpoints) are written once, read-only, and never replaced.
+
+A folder copy is quick to redo, so the folder target keeps no resumable state: a
+stopped put leaves nothing behind and the next one starts over.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
-import shutil
-from dataclasses import dataclass
+import stat
+import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from uploader.errors import ConfirmationMismatch, DeliveryError, TargetUnavailable
+from config.common import fsync_dir, write_new
+from uploader.errors import (
+    ConfirmationMismatch,
+    DeliveryError,
+    SourceIntegrityError,
+    TargetUnavailable,
+    UploadStopped,
+)
+from uploader.target import Confirmation, Digest, Hasher, PutProgress, UploadState
 
-_READ = 1024 * 1024
-_ANCHOR_NAME = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
-
-
-@dataclass(frozen=True)
-class Confirmation:
-    """What the target says it holds after a put."""
-
-    size: int
-    sha256: str
-    location: str
-
-
-def _sha256_of(path: Path) -> tuple[int, str]:
-    digest = hashlib.sha256()
-    size = 0
-    with path.open("rb") as handle:
-        while block := handle.read(_READ):
-            digest.update(block)
-            size += len(block)
-    return size, digest.hexdigest()
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_durably(final: Path, write: Any) -> None:
-    final.parent.mkdir(parents=True, exist_ok=True)
-    temp = final.with_name(f".{final.name}.part")
-    with temp.open("wb") as handle:
-        write(handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.chmod(temp, 0o444)
-    os.replace(temp, final)
-    _fsync_dir(final.parent)
+_BLOCK = 1024 * 1024
+_ANCHOR_NAME = re.compile(r"[A-Za-z0-9._-]{1,128}")
 
 
 class FolderTarget:
-    """Central storage in a local or mounted folder."""
+    """Central storage in a local or mounted folder (implements ``uploader.Target``)."""
 
     name = "folder"
 
-    def __init__(self, root: Path, anchor_dir: Path | None = None) -> None:
+    def __init__(self, root: Path, anchor_dir: Path | None = None, *, hasher: Hasher) -> None:
         self.root = root
         self.anchor_dir = anchor_dir if anchor_dir is not None else root / "anchors"
+        self._hasher = hasher
 
     def object_path(self, sha256: str) -> Path:
         return self.root / "objects" / sha256[:2] / sha256
 
-    def put(self, sha256: str, source: Path, meta: dict[str, Any]) -> Confirmation:
-        """Store ``source`` under its SHA-256 and confirm what the folder now holds."""
+    def _unavailable(self, exc: OSError) -> TargetUnavailable:
+        return TargetUnavailable(
+            f"central folder {self.root} cannot be written ({exc.strerror or exc}); "
+            "check that it is mounted and writable — the job will be retried"
+        )
+
+    def head(self, sha256: str) -> Confirmation | None:
+        """Read back what the folder holds under ``sha256`` (None: nothing)."""
         final = self.object_path(sha256)
         try:
-            if not final.exists():
-                with source.open("rb") as src:
-                    _write_durably(final, lambda dst: shutil.copyfileobj(src, dst, _READ))
-            meta_path = final.with_name(f"{sha256}.json")
-            if not meta_path.exists():
-                text = json.dumps(meta, ensure_ascii=False, sort_keys=True, indent=1)
-                _write_durably(meta_path, lambda dst: dst.write(text.encode("utf-8")))
-            size, held = _sha256_of(final)
+            mode = os.lstat(final).st_mode
+            if not stat.S_ISREG(mode):
+                raise ConfirmationMismatch(
+                    f"central folder holds something other than a file at {final}; "
+                    "the clip stays queued and local — investigate that path"
+                )
+            held = self._hasher(final)
+        except FileNotFoundError:
+            return None
         except OSError as exc:
-            raise TargetUnavailable(
-                f"central folder {self.root} cannot be written ({exc.strerror or exc}); "
-                "check that it is mounted and writable — the job will be retried"
-            ) from None
-        if held != sha256:
+            raise self._unavailable(exc) from None
+        return Confirmation(size=held.size, sha256=held.sha256, location=str(final))
+
+    def put(
+        self,
+        sha256: str,
+        source: Path,
+        meta: Mapping[str, Any],
+        *,
+        state: UploadState | None = None,
+        progress: PutProgress | None = None,
+        stop: threading.Event | None = None,
+    ) -> Confirmation:
+        """Store ``source`` under its SHA-256 and confirm what the folder now holds."""
+        final = self.object_path(sha256)
+        held = self.head(sha256)
+        if held is None:
+            copied = self._copy_in(sha256, source, final, progress, stop)
+            held = (
+                Confirmation(size=copied.size, sha256=copied.sha256, location=str(final))
+                if copied is not None
+                else self.head(sha256)
+            )
+        if held is None or held.sha256 != sha256:
             raise ConfirmationMismatch(
-                f"central folder holds other bytes for {sha256} at {final} (sha256 {held}); "
+                f"central folder holds other bytes for {sha256} at {final} "
+                f"(sha256 {held.sha256 if held else 'none'}); "
                 "the clip stays queued and local — investigate that file"
             )
-        return Confirmation(size=size, sha256=held, location=str(final))
+        meta_path = final.with_name(f"{sha256}.json")
+        text = json.dumps(dict(meta), ensure_ascii=False, sort_keys=True, indent=1)
+        try:
+            # The first description of an object stays: a later writer's is not kept.
+            write_new(meta_path, text.encode("utf-8"), 0o444)
+        except OSError as exc:
+            raise self._unavailable(exc) from None
+        return held
 
-    def put_anchor(self, name: str, text: str) -> Path:
+    def _copy_in(
+        self,
+        sha256: str,
+        source: Path,
+        final: Path,
+        progress: PutProgress | None,
+        stop: threading.Event | None,
+    ) -> Digest | None:
+        """Copy ``source`` to ``final`` through a temporary name; its digests, or None
+        when another writer linked the object first."""
+        try:
+            src = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError as exc:
+            raise _unreadable(source, exc.strerror or str(exc)) from None
+        temp = final.with_name(f".{sha256}.{os.getpid()}.{threading.get_ident()}.part")
+        out = -1
+        try:
+            if not stat.S_ISREG(os.fstat(src).st_mode):
+                raise _unreadable(source, "not a regular file")
+            try:
+                final.parent.mkdir(parents=True, exist_ok=True)
+                out = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            except OSError as exc:
+                raise self._unavailable(exc) from None
+            sent = 0
+            while True:
+                if stop is not None and stop.is_set():
+                    raise UploadStopped(f"stopped after {sent} bytes of {sha256}; not stored")
+                try:
+                    block = os.read(src, _BLOCK)
+                except OSError as exc:
+                    raise _unreadable(source, exc.strerror or str(exc)) from None
+                if not block:
+                    break
+                try:
+                    view = memoryview(block)
+                    while view:
+                        view = view[os.write(out, view) :]
+                except OSError as exc:
+                    raise self._unavailable(exc) from None
+                sent += len(block)
+                if progress is not None:
+                    progress(sent, None)
+            try:
+                os.fchmod(out, 0o444)
+                os.fsync(out)
+                os.close(out)
+                out = -1
+                copied = self._hasher(temp)
+            except OSError as exc:
+                raise self._unavailable(exc) from None
+            if copied.sha256 != sha256:
+                raise SourceIntegrityError(
+                    f"the station's copy {source} is not the bytes its name says "
+                    f"(it reads as sha256 {copied.sha256}); nothing was stored centrally"
+                )
+            try:
+                os.link(temp, final)
+            except FileExistsError:
+                return None
+            except OSError as exc:
+                raise self._unavailable(exc) from None
+            try:
+                fsync_dir(final.parent)
+            except OSError as exc:
+                raise self._unavailable(exc) from None
+            return copied
+        finally:
+            os.close(src)
+            if out >= 0:
+                os.close(out)
+            temp.unlink(missing_ok=True)
+
+    def put_anchor(self, name: str, text: str) -> str:
         """Hand over a signed checkpoint; an anchor is written once and never replaced."""
-        if not _ANCHOR_NAME.match(name):
+        if not _ANCHOR_NAME.fullmatch(name):
             raise DeliveryError(f"bad anchor name {name!r}")
         final = self.anchor_dir / name
         data = text.encode("utf-8")
         try:
-            if final.exists():
-                if final.read_bytes() != data:
-                    raise ConfirmationMismatch(
-                        f"anchor {final} already exists with other content; anchors are "
-                        "write-once — investigate before publishing again"
-                    )
-                return final
-            _write_durably(final, lambda dst: dst.write(data))
+            self.anchor_dir.mkdir(parents=True, exist_ok=True)
+            if not write_new(final, data, 0o444) and final.read_bytes() != data:
+                raise ConfirmationMismatch(
+                    f"anchor {final} already exists with other content; anchors are "
+                    "write-once — investigate before publishing again"
+                )
         except OSError as exc:
             raise TargetUnavailable(
                 f"anchor folder {self.anchor_dir} cannot be written: {exc}"
             ) from None
-        return final
+        return str(final)
+
+
+def _unreadable(source: Path, why: str) -> SourceIntegrityError:
+    return SourceIntegrityError(
+        f"the station's copy {source} cannot be read ({why}); nothing was stored centrally"
+    )

@@ -1,19 +1,42 @@
 """The durable upload queue: one row per (clip, target) in the station database.
 
 A job is queued in the same transaction that commits its clip, so a crash can never
-leave a committed clip without a job. A job is done only once the target confirmed the
-size and SHA-256 of what it holds; failures back off exponentially and a job that keeps
-failing is parked (kept, visible, never dropped) for IT staff to look at.
+leave a committed clip without a job. A deliverer works only jobs it has **claimed**: a
+claim is a lease (``claimed_by``, ``lease_until``) taken in one ``BEGIN IMMEDIATE``
+transaction, so two deliverers (the daemon and ``evidock deliver``) never work the same
+job at once; a crashed deliverer's lease runs out and another takes the job, with the
+state its put saved (an upload id and completed parts) to resume from. A job is done
+only once the target confirmed the size and SHA-256 of what it holds, and only by the
+holder of its claim (so ``clip.uploaded`` is recorded at most once per clip and target).
+Failures back off exponentially; a job that keeps failing, or fails its integrity, is
+parked (kept, visible, never dropped) for IT staff to look at.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import sqlite3
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
+
+from config.common import iso_utc, transaction
+from uploader.target import UploadedPart, UploadState
 
 BACKOFF_FIRST_SECONDS = 5.0
 BACKOFF_MAX_SECONDS = 3600.0
+# A deliverer renews its lease as its put reports progress; one that stops reporting
+# (crashed, hung) loses the job to another after this long.
+LEASE = timedelta(minutes=10)
+
+# What a failing or parked job's last_error is about.
+FAILURE_LOCAL = "local-integrity"  # the station's own copy is missing, unreadable or other bytes
+FAILURE_TARGET = "target-integrity"  # the target holds other bytes under the clip's name
+FAILURE_UNAVAILABLE = "target-unavailable"  # the target could not be reached or written
+
+
+class ClaimLost(Exception):
+    """The job's lease ran out and another deliverer took it (or finished it)."""
 
 
 @dataclass(frozen=True)
@@ -27,10 +50,18 @@ class UploadJob:
     attempts: int
     last_error: str | None
     location: str | None
+    failure: str | None = None
+    claimed_by: str | None = None
+    lease_until: str | None = None
+    # Where a resumable put of this job stands (None: nothing to resume).
+    upload: UploadState | None = None
 
 
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+def _upload(row: sqlite3.Row) -> UploadState | None:
+    if row["upload_id"] is None:
+        return None
+    parts = tuple(UploadedPart(**part) for part in json.loads(row["parts"] or "[]"))
+    return UploadState(upload_id=row["upload_id"], parts=parts)
 
 
 def _job(row: sqlite3.Row) -> UploadJob:
@@ -44,18 +75,37 @@ def _job(row: sqlite3.Row) -> UploadJob:
         attempts=row["attempts"],
         last_error=row["last_error"],
         location=row["location"],
+        failure=row["failure"],
+        claimed_by=row["claimed_by"],
+        lease_until=row["lease_until"],
+        upload=_upload(row),
     )
 
 
+def _parts_json(state: UploadState) -> str:
+    return json.dumps([dataclasses.asdict(part) for part in state.parts], separators=(",", ":"))
+
+
+def _holder(job: UploadJob) -> str:
+    if job.claimed_by is None:
+        raise ValueError(f"job {job.id} is not claimed: take it with UploadQueue.claim first")
+    return job.claimed_by
+
+
 class UploadQueue:
-    """Jobs of the station database; callers group writes in their own transactions."""
+    """Jobs of the station database.
+
+    ``claim``, ``renew`` and ``release`` commit on their own (inside a caller's open
+    transaction they join it); ``complete``, ``fail`` and ``park`` run in the caller's
+    transaction, beside the ledger leaf that records the outcome.
+    """
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
 
     def enqueue(self, clip_id: str, sha256: str, size: int, target: str, now: datetime) -> None:
         """Queue a clip for ``target``; queuing it again is a no-op."""
-        stamp = _iso(now)
+        stamp = iso_utc(now)
         self.conn.execute(
             "INSERT OR IGNORE INTO upload_jobs"
             " (clip_id, sha256, size, target, next_attempt_at, created_at)"
@@ -63,11 +113,129 @@ class UploadQueue:
             (clip_id, sha256, size, target, stamp, stamp),
         )
 
+    def claim(
+        self,
+        claimer: str,
+        now: datetime,
+        *,
+        due_by: datetime | None = None,
+        lease: timedelta = LEASE,
+        limit: int = 1,
+    ) -> list[UploadJob]:
+        """Take up to ``limit`` jobs due by ``due_by`` (default ``now``) that nobody holds
+        a live lease on, for ``claimer`` until ``now + lease``."""
+        until = iso_utc(now + lease)
+        with transaction(self.conn):
+            rows = self.conn.execute(
+                "SELECT * FROM upload_jobs WHERE state = 'queued' AND next_attempt_at <= ?"
+                " AND (claimed_by IS NULL OR lease_until <= ?)"
+                " ORDER BY next_attempt_at, id LIMIT ?",
+                (iso_utc(due_by or now), iso_utc(now), limit),
+            ).fetchall()
+            self.conn.executemany(
+                "UPDATE upload_jobs SET claimed_by = ?, lease_until = ? WHERE id = ?",
+                [(claimer, until, row["id"]) for row in rows],
+            )
+        return [
+            dataclasses.replace(_job(row), claimed_by=claimer, lease_until=until) for row in rows
+        ]
+
+    def renew(
+        self,
+        job: UploadJob,
+        now: datetime,
+        *,
+        lease: timedelta = LEASE,
+        state: UploadState | None = None,
+    ) -> UploadJob:
+        """Extend the claim (and save ``state``, if given); :class:`ClaimLost` if the
+        job is no longer this claimer's to work."""
+        until = iso_utc(now + lease)
+        with transaction(self.conn):
+            if state is None:
+                cursor = self.conn.execute(
+                    "UPDATE upload_jobs SET lease_until = ?"
+                    " WHERE id = ? AND claimed_by = ? AND state = 'queued'",
+                    (until, job.id, _holder(job)),
+                )
+            else:
+                cursor = self.conn.execute(
+                    "UPDATE upload_jobs SET lease_until = ?, upload_id = ?, parts = ?"
+                    " WHERE id = ? AND claimed_by = ? AND state = 'queued'",
+                    (until, state.upload_id, _parts_json(state), job.id, _holder(job)),
+                )
+        if cursor.rowcount != 1:
+            raise ClaimLost(f"job {job.id} (clip {job.clip_id}) was taken by another deliverer")
+        return dataclasses.replace(job, lease_until=until, upload=state or job.upload)
+
+    def release(self, job: UploadJob) -> bool:
+        """Give the job back untouched (a stop, not a failure); its saved state stays."""
+        with transaction(self.conn):
+            cursor = self.conn.execute(
+                "UPDATE upload_jobs SET claimed_by = NULL, lease_until = NULL"
+                " WHERE id = ? AND claimed_by = ?",
+                (job.id, _holder(job)),
+            )
+        return cursor.rowcount == 1
+
+    def complete(self, job: UploadJob, location: str, now: datetime) -> bool:
+        """Mark the claimed job done; False (nothing changed) if the claim was lost or
+        the job is no longer queued. Run it in the transaction that records the upload,
+        and record it only when this returns True."""
+        if not self.conn.in_transaction:
+            raise RuntimeError("complete() belongs inside the transaction recording the upload")
+        cursor = self.conn.execute(
+            "UPDATE upload_jobs SET state = 'done', done_at = ?, location = ?,"
+            " attempts = attempts + 1, last_error = NULL, failure = NULL,"
+            " claimed_by = NULL, lease_until = NULL, upload_id = NULL, parts = NULL"
+            " WHERE id = ? AND claimed_by = ? AND state = 'queued'",
+            (iso_utc(now), location, job.id, _holder(job)),
+        )
+        return cursor.rowcount == 1
+
+    def fail(
+        self,
+        job: UploadJob,
+        error: str,
+        now: datetime,
+        max_attempts: int,
+        failure: str = FAILURE_UNAVAILABLE,
+    ) -> str:
+        """Count a failed attempt: back off, or park after ``max_attempts``. Returns the
+        job's new state; :class:`ClaimLost` if the job is no longer this claimer's."""
+        attempts = job.attempts + 1
+        delay = min(BACKOFF_FIRST_SECONDS * 2 ** (attempts - 1), BACKOFF_MAX_SECONDS)
+        state = "parked" if attempts >= max_attempts else "queued"
+        cursor = self.conn.execute(
+            "UPDATE upload_jobs SET state = ?, attempts = ?, last_error = ?, failure = ?,"
+            " next_attempt_at = ?, claimed_by = NULL, lease_until = NULL"
+            " WHERE id = ? AND claimed_by = ? AND state = 'queued'",
+            (
+                state,
+                attempts,
+                error,
+                failure,
+                iso_utc(now + timedelta(seconds=delay)),
+                job.id,
+                _holder(job),
+            ),
+        )
+        if cursor.rowcount != 1:
+            raise ClaimLost(f"job {job.id} (clip {job.clip_id}) was taken by another deliverer")
+        return state
+
+    def park(self, job: UploadJob, error: str, now: datetime, failure: str) -> None:
+        """Park the job at once (an integrity failure is never retried blindly)."""
+        self.fail(job, error, now, max_attempts=job.attempts + 1, failure=failure)
+
     def due(self, now: datetime, limit: int = 100) -> list[UploadJob]:
+        """Jobs due by ``now`` that nobody holds a live claim on (a look; claims nothing)."""
+        stamp = iso_utc(now)
         rows = self.conn.execute(
             "SELECT * FROM upload_jobs WHERE state = 'queued' AND next_attempt_at <= ?"
+            " AND (claimed_by IS NULL OR lease_until <= ?)"
             " ORDER BY next_attempt_at, id LIMIT ?",
-            (_iso(now), limit),
+            (stamp, stamp, limit),
         )
         return [_job(row) for row in rows]
 
@@ -84,22 +252,20 @@ class UploadQueue:
         rows = self.conn.execute("SELECT state, count(*) FROM upload_jobs GROUP BY state")
         return {state: n for state, n in rows}
 
-    def mark_done(self, job: UploadJob, location: str, now: datetime) -> None:
-        self.conn.execute(
-            "UPDATE upload_jobs SET state = 'done', done_at = ?, location = ?,"
-            " attempts = attempts + 1, last_error = NULL WHERE id = ?",
-            (_iso(now), location, job.id),
-        )
+    def claimed(self, now: datetime) -> int:
+        """Queued jobs some deliverer holds a live claim on."""
+        row = self.conn.execute(
+            "SELECT count(*) FROM upload_jobs WHERE state = 'queued' AND lease_until > ?",
+            (iso_utc(now),),
+        ).fetchone()
+        return int(row[0])
 
-    def mark_failed(self, job: UploadJob, error: str, now: datetime, max_attempts: int) -> None:
-        attempts = job.attempts + 1
-        delay = min(BACKOFF_FIRST_SECONDS * 2 ** (attempts - 1), BACKOFF_MAX_SECONDS)
-        state = "parked" if attempts >= max_attempts else "queued"
-        self.conn.execute(
-            "UPDATE upload_jobs SET state = ?, attempts = ?, last_error = ?,"
-            " next_attempt_at = ? WHERE id = ?",
-            (state, attempts, error, _iso(now + timedelta(seconds=delay)), job.id),
-        )
+    def parked_for(self, failure: str) -> int:
+        row = self.conn.execute(
+            "SELECT count(*) FROM upload_jobs WHERE state = 'parked' AND failure = ?",
+            (failure,),
+        ).fetchone()
+        return int(row[0])
 
     def is_delivered(self, clip_id: str) -> bool:
         row = self.conn.execute(

@@ -19,4 +19,15 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX upload_jobs_due ON upload_jobs (state, next_attempt_at);
     """,
+    # Claims: a deliverer uploads only a job it holds a live lease on (claimed_by, taken
+    # with lease_until in one BEGIN IMMEDIATE); an expired lease is anyone's to take.
+    # A resumable put's state (upload id, completed parts as JSON) is saved as it goes.
+    # failure names what a parked or failing job's last_error is about.
+    """
+    ALTER TABLE upload_jobs ADD COLUMN claimed_by TEXT;
+    ALTER TABLE upload_jobs ADD COLUMN lease_until TEXT;
+    ALTER TABLE upload_jobs ADD COLUMN upload_id TEXT;
+    ALTER TABLE upload_jobs ADD COLUMN parts TEXT;
+    ALTER TABLE upload_jobs ADD COLUMN failure TEXT;
+    """,
 )

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from station_cli import run_cli
 
-from agent.delivery import BATCH, deliver_due, folder_target
+from agent.delivery import deliver_due, delivery_target
 from agent.station import Station
 from config import load_config
+from hashing import EvidenceStore
 
 
 def _config(tmp_path: Path, max_attempts: int = 3) -> Path:
@@ -56,7 +57,7 @@ def _make_due_again(data: Path) -> None:
 
 def test_deliver_works_the_whole_queue_past_one_batch(tmp_path: Path) -> None:
     config = _config(tmp_path)
-    clips = BATCH + 60
+    clips = 160  # more than one page of jobs (deliver once read the queue 100 at a time)
     run_cli("ingest", _recorder(tmp_path / "rec", clips), "--config", config, check=0)
     proc = run_cli("deliver", "--config", config, check=0)
     assert f"delivered {clips}, failed 0" in proc.stdout
@@ -104,7 +105,7 @@ def test_a_failing_job_is_logged_once_per_change_of_state(
     (tmp_path / "central" / "objects").write_text("not a folder")
     station = Station.open(load_config(config), config_file=config)
     try:
-        target = folder_target(station)
+        target = delivery_target(station)
         caplog.set_level(logging.INFO, logger="evidock")
 
         def one_pass() -> list[logging.LogRecord]:
@@ -126,3 +127,64 @@ def test_a_failing_job_is_logged_once_per_change_of_state(
         assert any("parked jobs are not retried" in line for line in report.lines())
     finally:
         station.close()
+
+
+def _job_rows(data: Path) -> list[sqlite3.Row]:
+    conn = sqlite3.connect(data / "station.db")
+    conn.row_factory = sqlite3.Row
+    try:
+        return list(conn.execute("SELECT * FROM upload_jobs ORDER BY id"))
+    finally:
+        conn.close()
+
+
+def test_a_missing_or_replaced_local_object_is_parked_at_once_as_an_integrity_failure(
+    recorder: Path, tmp_path: Path
+) -> None:
+    config = _config(tmp_path)
+    data = tmp_path / "d"
+    run_cli("ingest", recorder, "--config", config, check=0)
+    jobs = _job_rows(data)
+    store = EvidenceStore(data / "store")
+    missing, replaced = jobs[0], jobs[1]
+    store.path_for(missing["sha256"]).unlink()
+    swapped = store.path_for(replaced["sha256"])
+    swapped.chmod(0o644)
+    swapped.write_bytes(bytes(replaced["size"]))  # the same size, other bytes
+    proc = run_cli("deliver", "--config", config)
+    assert proc.returncode == 1, (proc.stdout, proc.stderr)
+    assert "Traceback" not in proc.stderr
+    assert f"delivered {len(jobs) - 2}, failed 0 (will be retried), parked 2" in proc.stdout
+    assert "cannot be written" not in proc.stdout
+    assert f"run `evidock verify --data-dir {data}`" in proc.stdout
+    parked = {row["clip_id"]: row for row in _job_rows(data) if row["state"] == "parked"}
+    assert set(parked) == {missing["clip_id"], replaced["clip_id"]}
+    for row in parked.values():
+        assert (row["attempts"], row["failure"]) == (1, "local-integrity")
+        assert row["last_error"].startswith("integrity: the station's copy")
+    assert "missing from the evidence store" in parked[missing["clip_id"]]["last_error"]
+    assert "not the bytes its name says" in parked[replaced["clip_id"]]["last_error"]
+    # Nothing is kept centrally under the replaced object's name.
+    central = tmp_path / "central" / "objects" / replaced["sha256"][:2]
+    assert not (central / replaced["sha256"]).exists()
+    # They are not retried: the next pass says the same and leaves them parked.
+    _make_due_again(data)
+    again = run_cli("deliver", "--config", config)
+    assert again.returncode == 1
+    assert "delivered 0, failed 0 (will be retried), parked 0" in again.stdout
+    assert "2 parked because the station's own copy is missing or damaged" in again.stdout
+
+
+def test_a_delivery_target_not_built_yet_is_a_config_error(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    text = config.read_text("utf-8").replace("[delivery]\n", '[delivery]\ntarget = "s3"\n')
+    config.write_text(text, "utf-8")
+    proc = run_cli("check-config", config)
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    assert 'delivery.target: "s3" (S3-compatible object storage) is not built into this ' in (
+        proc.stderr
+    )
+    assert "Traceback" not in proc.stderr
+    config.write_text(text.replace('"s3"', '"ftp"'), "utf-8")
+    proc = run_cli("check-config", config)
+    assert 'delivery.target: "ftp" is not allowed; write "folder"' in proc.stderr

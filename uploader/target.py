@@ -1,0 +1,119 @@
+"""What a delivery target offers: the seam between the upload queue and central storage.
+
+A target stores evidence under its SHA-256 (content addressed, so a put is idempotent),
+says what it holds for a SHA-256 (``head``), and keeps anchors write-once. A put may
+be long (gigabytes to a remote store): it reports progress with the state a resumed
+put needs (an S3 multipart upload's id and completed parts), and it stops between
+pieces when asked, so that a later put given that state continues where it left off.
+
+The agent hands a target one :data:`Hasher` (its hashing pipeline) where whole files
+must be digested: this room does not import ``hashing``.
+
+A target is shared between threads (uploads on the delivery worker, anchors from
+checkpointing): it keeps no per-call state on itself.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """What the target says it holds: the size and SHA-256 it confirmed, and where."""
+
+    size: int
+    sha256: str
+    location: str
+
+
+@dataclass(frozen=True)
+class UploadedPart:
+    """One completed part of a multipart upload (S3: part number and ETag)."""
+
+    number: int
+    size: int
+    etag: str
+
+
+@dataclass(frozen=True)
+class UploadState:
+    """Where a resumable put stands: kept on the job row, handed back to the next put.
+
+    A target that cannot resume (the folder target copies in one go) never reports one.
+    """
+
+    upload_id: str
+    parts: tuple[UploadedPart, ...] = ()
+
+    @property
+    def sent(self) -> int:
+        return sum(part.size for part in self.parts)
+
+
+# progress(bytes of the object the target holds or has received so far, state to save or
+# None). Called between pieces; may raise to abandon the put (the state saved so far stays).
+PutProgress = Callable[[int, UploadState | None], None]
+
+
+class Digest(Protocol):
+    """The part of a file's digests a target needs (``hashing.Digests`` has it)."""
+
+    @property
+    def size(self) -> int: ...
+
+    @property
+    def sha256(self) -> str: ...
+
+
+# Digests of a whole file on disk; raises OSError when the file cannot be read.
+Hasher = Callable[[Path], Digest]
+
+
+class Target(Protocol):
+    """Central storage for evidence and anchors (``FolderTarget`` now, S3 next)."""
+
+    @property
+    def name(self) -> str:
+        """The target's name in the config, the queue and ``clip.uploaded`` leaves."""
+        ...
+
+    def head(self, sha256: str) -> Confirmation | None:
+        """What the target holds under ``sha256`` (its confirmed size and SHA-256), or None.
+
+        Raises ``TargetUnavailable`` when it cannot tell now.
+        """
+        ...
+
+    def put(
+        self,
+        sha256: str,
+        source: Path,
+        meta: Mapping[str, Any],
+        *,
+        state: UploadState | None = None,
+        progress: PutProgress | None = None,
+        stop: threading.Event | None = None,
+    ) -> Confirmation:
+        """Store ``source`` under ``sha256`` and confirm what the target then holds.
+
+        ``state`` continues an earlier put of the same object. Between pieces ``stop``
+        is looked at: once set, ``UploadStopped`` is raised and the put can be resumed.
+        Raises ``SourceIntegrityError`` when ``source`` is missing, unreadable or not
+        the bytes ``sha256`` names (nothing is then stored under that name),
+        ``TargetUnavailable`` (retry later) or ``ConfirmationMismatch`` (the target
+        holds other bytes under that name).
+        """
+        ...
+
+    def put_anchor(self, name: str, text: str) -> str:
+        """Publish an anchor (a signed checkpoint) once; returns where it is held.
+
+        Publishing the same text again is a no-op; different text under a name already
+        taken raises ``ConfirmationMismatch`` and never replaces what is there.
+        """
+        ...
