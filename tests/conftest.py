@@ -15,15 +15,17 @@ from docking import generate_volume
 
 @pytest.fixture(autouse=True)
 def no_leftover_threads() -> Iterator[None]:
-    """Fail a test that leaves threads behind (workers must stop on their stop event)."""
+    """Fail a test that leaves threads behind (workers must stop on their stop event).
+
+    Daemon threads count too: every thread of the station is one, so that a stuck worker
+    cannot keep the process alive, and a leaked hash lane or watcher must still fail here.
+    """
     before = set(threading.enumerate())
     yield
-    leftover = [
-        t for t in threading.enumerate() if t not in before and t.is_alive() and not t.daemon
-    ]
+    leftover = [t for t in threading.enumerate() if t not in before and t.is_alive()]
     for thread in leftover:
         thread.join(timeout=5)
-    alive = [t.name for t in leftover if t.is_alive()]
+    alive = [f"{t.name}{' (daemon)' if t.daemon else ''}" for t in leftover if t.is_alive()]
     assert alive == [], f"threads left running: {alive}"
 
 
