@@ -12,7 +12,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from config.phrasing import close_matches, either, quoted_list, toml_value
 
@@ -170,6 +177,17 @@ class HashingSection(Section):
         if twice:
             raise ValueError(f"{quoted_list(twice)} is listed twice; write each algorithm once")
         return value
+
+    @model_validator(mode="after")
+    def _budget_holds_a_read(self) -> HashingSection:
+        # The copy engine's buffers are cut from the budget, one read each.
+        if self.buffer_budget_mib * 1024 < self.read_size_kib:
+            raise ValueError(
+                f"buffer_budget_mib = {self.buffer_budget_mib} cannot hold one read of "
+                f"read_size_kib = {self.read_size_kib}; raise buffer_budget_mib to at least "
+                f"{-(-self.read_size_kib // 1024)} or lower read_size_kib"
+            )
+        return self
 
 
 class DockingSection(Section):

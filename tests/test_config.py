@@ -121,3 +121,13 @@ def test_an_offset_or_a_path_is_not_a_time_zone() -> None:
 def test_a_station_id_cannot_end_in_a_newline() -> None:
     with pytest.raises(ConfigError, match="is not a usable station id"):
         parse_config({"station": {"id": "bj-cy-02\n"}})
+
+
+def test_a_read_larger_than_the_buffer_budget_is_refused_by_check_config() -> None:
+    # `run` would otherwise start and then fail making the copy engine's budget.
+    with pytest.raises(ConfigError) as caught:
+        parse_config({"hashing": {"read_size_kib": 65536, "buffer_budget_mib": 32}})
+    assert [p.key for p in caught.value.problems] == ["hashing"]
+    assert "raise buffer_budget_mib to at least 64" in str(caught.value)
+    fits = parse_config({"hashing": {"read_size_kib": 65536, "buffer_budget_mib": 64}})
+    assert fits.hashing.buffer_budget_mib == 64
