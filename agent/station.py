@@ -8,6 +8,7 @@ and ``BEGIN IMMEDIATE`` serialise their transactions, so ledger indexes stay con
 from __future__ import annotations
 
 import errno
+import functools
 import hashlib
 import os
 import sqlite3
@@ -201,11 +202,17 @@ class Station:
     def ledger(self, conn: sqlite3.Connection | None = None) -> Ledger:
         return Ledger(conn or self.conn, station_id=self.station_id, clock=utc_now)
 
-    def engine(self) -> CopyEngine:
-        """One copy engine per docked recorder, all drawing on the station's buffer budget."""
-        return CopyEngine(
-            self.store, self.options, budget=self.budget, open_source=self.source_opener
-        )
+    def engine(self, volume_root: Path | None = None) -> CopyEngine:
+        """One copy engine per docked recorder, all drawing on the station's buffer budget.
+
+        With ``volume_root``, the station's own opener opens each file's folders relative to
+        the volume's root with ``O_NOFOLLOW`` (a folder swapped for a link after the scan
+        is refused); an opener a test put in ``source_opener`` is used as it is.
+        """
+        opener = self.source_opener
+        if volume_root is not None and opener is open_source:
+            opener = functools.partial(open_source, beneath=volume_root)
+        return CopyEngine(self.store, self.options, budget=self.budget, open_source=opener)
 
     def close(self) -> None:
         self.conn.close()

@@ -12,19 +12,12 @@ import os
 import shutil
 from pathlib import Path
 
-import pytest
-
 from agent.ingest import IngestSession
 from agent.station import Station, embedded_config
 
 MEDIA = "DCIM/100MEDIA"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="agent.ingest still copies through open_source(path); it must open the "
-    "volume's files with open_source(path, beneath=volume.root)",
-)
 def test_ingest_refuses_a_folder_swapped_for_a_link_after_the_scan(
     recorder: Path, tmp_path: Path
 ) -> None:
