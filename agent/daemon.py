@@ -21,7 +21,7 @@ from types import FrameType
 from agent import anchoring
 from agent.clockwatch import ClockWatch
 from agent.database import transaction
-from agent.delivery import DeliveryReport, deliver_due, folder_target
+from agent.delivery import DeliveryReport, deliver_due, delivery_target
 from agent.errors import EvidockError
 from agent.ingest import IngestSession, SessionReport
 from agent.progress import Progress
@@ -119,7 +119,7 @@ class Daemon:
         self.restarts: dict[Path, _Restarts] = {}
         self.reports: list[SessionReport] = []
         self.failures: list[WorkerFailure] = []
-        self.target = folder_target(station)
+        self.target = delivery_target(station)
         self._detector_factory = detector_factory or self._mount_watcher
         self._interval = station.config.ledger.checkpoint_minutes * 60.0
         self._next_checkpoint = clock() + self._interval
@@ -273,10 +273,12 @@ class Daemon:
         finally:
             conn.close()
 
-    def deliver(self) -> DeliveryReport:
+    def deliver(self, stop: threading.Event | None = None) -> DeliveryReport:
+        """One delivery pass over the due jobs this process claims; ``stop`` ends it
+        between jobs, or inside a put, resumably."""
         conn = self.station.connect()
         try:
-            return deliver_due(self.station, conn, self.target)
+            return deliver_due(self.station, conn, self.target, stop=stop)
         finally:
             conn.close()
 
@@ -285,7 +287,7 @@ class Daemon:
         and the next one comes after the usual wait."""
         while not self.stop_event.is_set():
             try:
-                self.deliver()
+                self.deliver(stop=self.stop_event)
             except Exception as exc:
                 log.error("delivery round failed: %s: %s", type(exc).__name__, exc)
             self.stop_event.wait(DELIVERY_SECONDS)
