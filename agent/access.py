@@ -3,14 +3,17 @@ who reads it and why, and is a ``clip.accessed`` leaf committed before a byte is
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import secrets
 import sqlite3
 from pathlib import Path
 
 from agent.database import transaction
 from agent.errors import EvidockError
 from agent.station import Station
+from hashing import NotRegularFileError
 
 _CHUNK = 1024 * 1024
 
@@ -41,25 +44,19 @@ def fetch_clip(
     row = conn.execute("SELECT sha256 FROM clips WHERE clip_id = ?", (clip_id,)).fetchone()
     if row is None:
         raise AccessError(f"no clip {clip_id} on this station")
-    if out.exists() or out.is_symlink():
-        raise AccessError(f"{out} exists: give a new file name")
-    temp = out.with_name(f".{out.name}.part")
+    _check_new(out)
     try:
-        # The output file is made before the access is recorded, so a place that cannot
-        # be written is refused without a leaf; no evidence byte is read before the leaf.
-        handle = temp.open("xb")
-    except FileExistsError:
-        raise AccessError(
-            f"{temp} is left from an earlier fetch: remove it, or give another --out"
-        ) from None
+        # Made before the access is recorded, so a place that cannot be written is refused
+        # without a leaf; no evidence byte is read before the leaf. Its name is new every
+        # time: what an interrupted fetch left never blocks another.
+        temp, out_fd = _make_temporary(out)
     except OSError as exc:
         raise AccessError(
             f"cannot write {out}: {exc.strerror}; give --out a new file in a folder you may write"
         ) from None
     expected = str(row["sha256"])
-    digest = hashlib.sha256()
     try:
-        with handle as dst:
+        try:
             with transaction(conn):
                 station.ledger(conn).append(
                     "clip.accessed",
@@ -71,25 +68,98 @@ def fetch_clip(
                         "via": via,
                     },
                 )
-            with station.store.path_for(expected).open("rb") as src:
-                while block := src.read(_CHUNK):
-                    digest.update(block)
-                    dst.write(block)
-            dst.flush()
-            os.fsync(dst.fileno())
-    except FileNotFoundError:
-        temp.unlink(missing_ok=True)
-        raise AccessIntegrityError(
-            f"clip {clip_id} is missing from the store: run `evidock verify`"
-        ) from None
+            digest = _copy_object(station, clip_id, expected, out_fd, out)
+        finally:
+            os.close(out_fd)
+        if digest != expected:
+            raise AccessIntegrityError(
+                f"clip {clip_id} in the store does not match its ledger SHA-256: nothing was "
+                "handed out; run `evidock verify` and restore it from central storage"
+            )
+        _publish(temp, out)
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
-    if digest.hexdigest() != expected:
-        temp.unlink()
-        raise AccessIntegrityError(
-            f"clip {clip_id} in the store does not match its ledger SHA-256: nothing was "
-            "handed out; run `evidock verify` and restore it from central storage"
-        )
-    temp.rename(out)
     return expected
+
+
+def _check_new(out: Path) -> None:
+    try:
+        os.lstat(out)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise AccessError(
+            f"cannot write {out}: {exc.strerror}; give --out a new file in a folder you may write"
+        ) from None
+    raise AccessError(f"{out} exists: give a new file name")
+
+
+def _make_temporary(out: Path) -> tuple[Path, int]:
+    temp = out.with_name(f".{out.name}.{secrets.token_hex(6)}.part")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    return temp, os.open(temp, flags, 0o666)
+
+
+def _copy_object(station: Station, clip_id: str, sha256: str, out_fd: int, out: Path) -> str:
+    """Copy the stored object to ``out_fd``, fsynced; returns the SHA-256 of what was read."""
+    try:
+        src = station.store.open_object(sha256)
+    except FileNotFoundError:
+        raise AccessIntegrityError(
+            f"clip {clip_id} is missing from the store: run `evidock verify`"
+        ) from None
+    except NotRegularFileError as exc:
+        raise AccessIntegrityError(f"clip {clip_id}: {exc}") from None
+    digest = hashlib.sha256()
+    with os.fdopen(src, "rb") as reader:
+        while True:
+            try:
+                block = reader.read(_CHUNK)
+            except OSError as exc:
+                raise AccessIntegrityError(
+                    f"reading clip {clip_id} from the store failed ({exc.strerror}): nothing "
+                    "was handed out; run `evidock verify`"
+                ) from None
+            if not block:
+                break
+            digest.update(block)
+            _write(out_fd, block, out)
+    try:
+        os.fsync(out_fd)
+    except OSError as exc:
+        raise _write_failed(out, exc) from None
+    return digest.hexdigest()
+
+
+def _write(fd: int, block: bytes, out: Path) -> None:
+    view = memoryview(block)
+    try:
+        while view:
+            view = view[os.write(fd, view) :]
+    except OSError as exc:
+        raise _write_failed(out, exc) from None
+
+
+def _write_failed(out: Path, exc: OSError) -> AccessError:
+    return AccessError(
+        f"writing {out} failed ({exc.strerror}): nothing was handed out (the access is on "
+        "record); free space there or give --out elsewhere, then fetch again"
+    )
+
+
+def _publish(temp: Path, out: Path) -> None:
+    """Give the checked copy its name, never replacing a file made there meanwhile."""
+    try:
+        os.link(temp, out)
+    except FileExistsError:
+        raise AccessError(
+            f"{out} was made by someone else while the clip was copied: nothing was handed "
+            "out; give a new file name"
+        ) from None
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP):
+            raise _write_failed(out, exc) from None
+        os.rename(temp, out)  # a file system without hard links (FAT): checked absent above
+        return
+    temp.unlink()
