@@ -5,6 +5,7 @@ a failure after the leaf is one line too, and leaves no partial file behind."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,11 +17,24 @@ from station_cli import ingest_json, leaf_count, run_cli
 from hashing import EvidenceStore
 
 
+@pytest.fixture(scope="module")
+def ingested(
+    recorder_template: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, dict[str, Any]]:
+    """One station with the recorder ingested, made once for this file's tests."""
+    root = tmp_path_factory.mktemp("fetch")
+    recorder = root / "mount" / recorder_template.name
+    shutil.copytree(recorder_template, recorder)
+    clips = ingest_json(recorder, root / "data")["clips"]
+    return root / "data", max(clips, key=lambda clip: int(clip["size"]))
+
+
 @pytest.fixture
-def station(recorder: Path, tmp_path: Path) -> tuple[Path, dict[str, Any]]:
-    data = tmp_path / "data"
-    clips = ingest_json(recorder, data)["clips"]
-    return data, max(clips, key=lambda clip: int(clip["size"]))
+def station(ingested: tuple[Path, dict[str, Any]], tmp_path: Path) -> tuple[Path, dict[str, Any]]:
+    """A copy of that station that a test may change."""
+    data, clip = ingested
+    shutil.copytree(data, tmp_path / "data", symlinks=True)
+    return tmp_path / "data", clip
 
 
 def fetch(data: Path, clip_id: str, out: Path, *, check: int) -> subprocess.CompletedProcess[str]:
