@@ -13,8 +13,7 @@ from pathlib import Path
 
 from agent.delivery import delivery_target
 from agent.station import KEYS_DIR, Station
-from ledger import Anchor, Keyring, StationKey
-from ledger.anchor import LAST_SIGNED_NAME
+from ledger import LAST_SIGNED_NAME, Anchor, Keyring, StationKey
 from uploader import DeliveryError, FolderTarget, Target
 
 log = logging.getLogger("evidock")

@@ -23,6 +23,7 @@ from agent.progress import Progress
 from agent.station import Station, embedded_config
 from agent.verification import verify_data_dir
 from config import StationConfig
+from config.common import printable
 from docking import generate_volume
 
 DEMO_PLACES = ((31.2304, 121.4737), (39.9042, 116.4074), (22.5431, 114.0579))
@@ -67,8 +68,9 @@ def run_demo(data_dir: Path, *, recorders: int, clips: int, as_json: bool) -> in
     record_boot(station)
     progress = Progress("dock", enabled=None if not as_json else False)
     daemon = Daemon(station, progress=progress)
-    reports = daemon.ingest_all(volumes_under(config.docking.mount_root))
+    results = daemon.ingest_all(volumes_under(config.docking.mount_root))
     daemon.close()
+    reports = [r for r in results if r is not None]
     progress.finish()
     for n, report in enumerate(sorted(reports, key=lambda r: r.recorder)):
         report.case_number = f"示范公(治)行字〔2026〕{1001 + n}号"
@@ -92,7 +94,11 @@ def run_demo(data_dir: Path, *, recorders: int, clips: int, as_json: bool) -> in
         "sessions": [r.as_json() for r in reports],
         "clips_new": sum(r.count("new") for r in reports),
         "clips_already_stored": sum(r.count("seen") for r in reports),
-        "problems": sum(len(r.problems) for r in reports),
+        "problems": sum(len(r.problems) for r in reports) + len(daemon.failures),
+        "failed_recorders": [
+            {"volume": str(f.volume), "session_id": f.session_id, "error": f.error}
+            for f in daemon.failures
+        ],
         "delivered": delivery.delivered,
         "delivery_failed": delivery.failed + delivery.parked,
         "ledger_leaves": station.ledger().size(),
@@ -102,6 +108,8 @@ def run_demo(data_dir: Path, *, recorders: int, clips: int, as_json: bool) -> in
     if as_json:
         print(json.dumps(summary, ensure_ascii=False, indent=1))
     else:
+        for failure in daemon.failures:
+            print(f"  {printable(str(failure.volume))}: failed: {failure.error}")
         for report in reports:
             print(
                 f"  {report.recorder}: session {report.session_id}, {report.count('new')} new, "

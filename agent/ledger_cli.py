@@ -33,20 +33,22 @@ from agent.verification import (
 from config import ConfigError
 from config.common import printable
 from ledger import (
+    PUBLIC_NAME,
     CheckpointError,
     InconsistentCheckpointError,
     LedgerError,
     ProofError,
+    check_receipt,
     clip_receipt,
     export_case,
     origin_for,
     read_public_key,
+    read_receipt,
+    report_json,
+    report_text,
+    stored_checkpoints,
     verify_package,
 )
-from ledger.anchor import stored_checkpoints
-from ledger.keys import PUBLIC_NAME
-from ledger.receipt import check_receipt, read_receipt
-from ledger.report import report_json, report_text
 
 Command = Callable[[argparse.Namespace], int]
 

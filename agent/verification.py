@@ -13,9 +13,16 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from agent.anchoring import KEYS_DIR
 from agent.database import DB_NAME, open_readonly
 from hashing import EvidenceStore
-from ledger import Anchor, LedgerError, PublicKeyFile, read_public_key, verify_station
-from ledger.keys import PUBLIC_NAME
-from ledger.report import VerifyReport, report_text
+from ledger import (
+    PUBLIC_NAME,
+    Anchor,
+    LedgerError,
+    PublicKeyFile,
+    VerifyReport,
+    read_public_key,
+    report_text,
+    verify_station,
+)
 
 
 class VerificationInputError(Exception):

@@ -1,39 +1,36 @@
 """The vault: append-only ledger, Merkle log, checkpoints, proofs, verifier, export.
 
-The public surface; the modules behind it are private to the room.
+This is the room's public surface: what the agent (and any other room) uses. The
+modules behind it are the room's own; its tests may reach into them, nothing else does.
 """
 
-from ledger.anchor import Anchor, StoredCheckpoint, make_checkpoint, origin_for
-from ledger.audit import ClipRecord, EvidenceFiles
-from ledger.checkpoint import Checkpoint, SignedNote, open_checkpoint, sign_checkpoint
+from ledger.anchor import LAST_SIGNED_NAME, Anchor, origin_for, stored_checkpoints
+from ledger.audit import EvidenceFiles
 from ledger.errors import (
     CheckpointError,
     InconsistentCheckpointError,
     LeafFormatError,
     LedgerError,
-    LedgerStateError,
     PackageError,
     ProofError,
     StationKeyError,
 )
-from ledger.export import ExportIntegrityError, ExportResult, case_clips, export_case
-from ledger.keyring import Keyring, rotate_key
-from ledger.keys import PublicKeyFile, StationKey, VerifierKey, read_public_key
-from ledger.leaf import KINDS, Leaf, encode_leaf, leaf_hash, parse_leaf
+from ledger.export import ExportIntegrityError, ExportResult, export_case
+from ledger.keyring import Keyring
+from ledger.keys import PUBLIC_NAME, PublicKeyFile, StationKey, read_public_key
+from ledger.leaf import Leaf
 from ledger.log import Ledger
-from ledger.membership import case_members, case_members_of
+from ledger.membership import case_members
 from ledger.package import PackageReport, verify_package
-from ledger.receipt import ReceiptReport, TlogProof, check_receipt, clip_receipt, verify_proof
-from ledger.report import VerifyReport
-from ledger.rules import LeafRules
+from ledger.receipt import ReceiptReport, check_receipt, clip_receipt, read_receipt
+from ledger.report import VerifyReport, report_json, report_text
 from ledger.verify import verify_station
 
 __all__ = [
-    "KINDS",
+    "LAST_SIGNED_NAME",
+    "PUBLIC_NAME",
     "Anchor",
-    "Checkpoint",
     "CheckpointError",
-    "ClipRecord",
     "EvidenceFiles",
     "ExportIntegrityError",
     "ExportResult",
@@ -41,38 +38,26 @@ __all__ = [
     "Keyring",
     "Leaf",
     "LeafFormatError",
-    "LeafRules",
     "Ledger",
     "LedgerError",
-    "LedgerStateError",
     "PackageError",
     "PackageReport",
     "ProofError",
     "PublicKeyFile",
     "ReceiptReport",
-    "SignedNote",
     "StationKey",
     "StationKeyError",
-    "StoredCheckpoint",
-    "TlogProof",
-    "VerifierKey",
     "VerifyReport",
-    "case_clips",
     "case_members",
-    "case_members_of",
     "check_receipt",
     "clip_receipt",
-    "encode_leaf",
     "export_case",
-    "leaf_hash",
-    "make_checkpoint",
-    "open_checkpoint",
     "origin_for",
-    "parse_leaf",
     "read_public_key",
-    "rotate_key",
-    "sign_checkpoint",
+    "read_receipt",
+    "report_json",
+    "report_text",
+    "stored_checkpoints",
     "verify_package",
-    "verify_proof",
     "verify_station",
 ]

@@ -18,7 +18,8 @@ import pytest
 from station_cli import leaf_count, run_cli, run_on_a_terminal
 
 from agent.database import open_station_db
-from ledger import Checkpoint, Ledger, StationKey, origin_for, sign_checkpoint
+from ledger import Ledger, StationKey, origin_for
+from ledger.checkpoint import Checkpoint, sign_checkpoint
 from ledger.receipt import TlogProof
 
 NOT_ANCHORED = (

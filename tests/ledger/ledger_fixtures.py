@@ -19,15 +19,8 @@ from blake3 import blake3
 
 from agent.database import open_readonly, open_station_db, transaction
 from hashing import EvidenceStore
-from ledger import (
-    Anchor,
-    Keyring,
-    Ledger,
-    PublicKeyFile,
-    StationKey,
-    make_checkpoint,
-    origin_for,
-)
+from ledger import Anchor, Keyring, Ledger, PublicKeyFile, StationKey, origin_for
+from ledger.anchor import make_checkpoint
 from ledger.verify import VerifyReport, verify_station
 
 REPO = Path(__file__).resolve().parents[2]

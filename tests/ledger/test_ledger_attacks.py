@@ -26,15 +26,13 @@ from ledger import (
     PublicKeyFile,
     StationKey,
     clip_receipt,
-    make_checkpoint,
     origin_for,
-    verify_proof,
 )
-from ledger.anchor import stored_checkpoints
+from ledger.anchor import make_checkpoint, stored_checkpoints
 from ledger.checkpoint import Checkpoint, sign_checkpoint
 from ledger.leaf import leaf_hash
 from ledger.merkle import verify_inclusion
-from ledger.receipt import TlogProof
+from ledger.receipt import TlogProof, verify_proof
 
 
 @pytest.fixture
@@ -393,7 +391,7 @@ def test_24_anchor_from_another_key_or_station(station: Station) -> None:
 
 
 def test_25_key_rotation_is_followed_from_either_key(station: Station) -> None:
-    from ledger import rotate_key
+    from ledger.keyring import rotate_key
 
     led = station.ledger()
     new, anchor = rotate_key(led, station.key, station.data / "keys")

@@ -17,13 +17,12 @@ from ledger import (
     Ledger,
     StationKey,
     clip_receipt,
-    make_checkpoint,
     origin_for,
     read_public_key,
-    verify_proof,
 )
-from ledger.anchor import stored_checkpoints
+from ledger.anchor import make_checkpoint, stored_checkpoints
 from ledger.merkle import verify_consistency
+from ledger.receipt import verify_proof
 
 
 def test_key_files_are_private_and_reloadable(tmp_path: Path) -> None:

@@ -19,18 +19,16 @@ from ledger_fixtures import CASE, STATION, Station, make_station, run_cli
 from agent.database import open_station_db
 from ledger import (
     Anchor,
-    Checkpoint,
     ExportIntegrityError,
     Ledger,
     PackageError,
     PublicKeyFile,
     case_members,
     export_case,
-    make_checkpoint,
-    sign_checkpoint,
     verify_package,
 )
-from ledger.anchor import anchor_for
+from ledger.anchor import anchor_for, make_checkpoint
+from ledger.checkpoint import Checkpoint, sign_checkpoint
 from ledger.layout import write_sums
 
 ACCESS = {"clip_id": "c1", "who": "a", "purpose": "p", "action": "view", "via": "cli"}

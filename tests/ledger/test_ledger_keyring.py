@@ -23,19 +23,16 @@ from ledger_fixtures import REPO, STATION, Station, StepClock, make_station
 from agent.database import open_station_db, transaction
 from ledger import (
     Anchor,
-    Checkpoint,
     InconsistentCheckpointError,
     Keyring,
     Ledger,
-    SignedNote,
     StationKeyError,
-    make_checkpoint,
-    open_checkpoint,
     origin_for,
     read_public_key,
     verify_station,
 )
-from ledger.anchor import latest_checkpoint
+from ledger.anchor import latest_checkpoint, make_checkpoint
+from ledger.checkpoint import Checkpoint, SignedNote, open_checkpoint
 
 STEPS = Path(__file__).with_name("keyring_steps.py")
 SIGN_STEPS = ["note.staged", "sign.committed", "note.promoted"]
@@ -502,7 +499,7 @@ def test_leftovers_of_dead_writers_are_swept(station: Station) -> None:
 
 
 def test_rotating_inside_an_open_transaction_is_refused(station: Station) -> None:
-    from ledger import LedgerStateError
+    from ledger.errors import LedgerStateError
 
     led = station.ledger()
     with (

@@ -14,8 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agent.database import open_station_db, transaction
-from ledger import LeafFormatError, Ledger, LedgerStateError, encode_leaf, leaf_hash, parse_leaf
-from ledger.leaf import KINDS, ZERO_HASH_HEX
+from ledger import LeafFormatError, Ledger
+from ledger.errors import LedgerStateError
+from ledger.leaf import KINDS, ZERO_HASH_HEX, encode_leaf, leaf_hash, parse_leaf
 
 BASE: dict[str, Any] = {
     "at": "2026-11-22T08:30:15.123456Z",

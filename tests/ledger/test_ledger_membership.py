@@ -23,7 +23,8 @@ from ledger_fixtures import (
 )
 
 from agent.database import open_station_db, transaction
-from ledger import Ledger, case_members, case_members_of, export_case, verify_package
+from ledger import Ledger, case_members, export_case, verify_package
+from ledger.membership import case_members_of
 
 
 @pytest.fixture

@@ -21,13 +21,11 @@ from ledger import (
     ProofError,
     PublicKeyFile,
     StationKey,
-    make_checkpoint,
     origin_for,
-    verify_proof,
     verify_station,
 )
-from ledger.anchor import stored_checkpoints
-from ledger.receipt import make_proof
+from ledger.anchor import make_checkpoint, stored_checkpoints
+from ledger.receipt import make_proof, verify_proof
 
 text = st.text(max_size=12)
 events = st.one_of(

@@ -13,21 +13,11 @@ import pytest
 from ledger_fixtures import CASE, STATION, Station, StepClock, make_station
 
 from agent.database import open_station_db, transaction
-from ledger import (
-    LeafFormatError,
-    LeafRules,
-    Ledger,
-    export_case,
-    leaf_hash,
-    make_checkpoint,
-    origin_for,
-    verify_package,
-    verify_proof,
-)
-from ledger.anchor import stored_checkpoints
-from ledger.leaf import encode_leaf
-from ledger.receipt import check_receipt, make_proof
-from ledger.rules import station_of_origin
+from ledger import LeafFormatError, Ledger, export_case, origin_for, verify_package
+from ledger.anchor import make_checkpoint, stored_checkpoints
+from ledger.leaf import encode_leaf, leaf_hash
+from ledger.receipt import check_receipt, make_proof, verify_proof
+from ledger.rules import LeafRules, station_of_origin
 from ledger.tree import StoredTree
 
 ACCESS = {"clip_id": "c1", "who": "a", "purpose": "p", "action": "view", "via": "cli"}

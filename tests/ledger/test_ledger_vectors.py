@@ -10,8 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agent.database import open_station_db
-from ledger import CheckpointError, ProofError, StationKey, VerifierKey, open_checkpoint
-from ledger.checkpoint import Checkpoint, sign_checkpoint
+from ledger import CheckpointError, ProofError, StationKey
+from ledger.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
+from ledger.keys import VerifierKey
 from ledger.leaf import leaf_hash
 from ledger.merkle import (
     EMPTY_ROOT,
