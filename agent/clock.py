@@ -1,14 +1,11 @@
-"""The station's one clock: UTC, with the offset always written out."""
+"""The station's one clock: UTC, with the offset always written out.
+
+Defined once in :mod:`config.common`; the agent's modules import it from here.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from config.common import iso_utc as iso
+from config.common import utc_now
 
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def iso(moment: datetime) -> str:
-    """``2026-11-22T08:30:15.123456Z``: the form every stored station time takes."""
-    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+__all__ = ["iso", "utc_now"]
