@@ -15,7 +15,7 @@ import base64
 import binascii
 import hashlib
 import os
-import threading
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +25,9 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from config.common import fsync_dir as fsync_dir
+from config.common import write_atomic as write_atomic
+from config.common import write_new as write_new
 from ledger.errors import StationKeyError
 
 ALG_ED25519: Final = 0x01
@@ -33,6 +36,8 @@ PUBLIC_NAME: Final = "station.pub.pem"
 FOLDER_MODE: Final = 0o755
 PUBLIC_MODE: Final = 0o644
 PRIVATE_MODE: Final = 0o600
+_TMP_NAME = re.compile(r"^.+\.(\d+)\.\d+\.\d+\.tmp$")
+_OLD_TMP_NAME = re.compile(r"^.+\.(\d+)\.\d+\.tmp$")
 
 # Tests set this to kill the process right after a named step, to prove that every step
 # of creating, signing and rotating is crash-safe. None in production: a no-op.
@@ -227,54 +232,18 @@ def set_mode(path: Path, mode: int) -> None:
         pass
 
 
-def _write_tmp(path: Path, data: bytes, mode: int) -> Path:
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    tmp.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        os.fchmod(fd, mode)
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    return tmp
-
-
-def fsync_dir(folder: Path) -> None:
-    dir_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
-def write_atomic(path: Path, data: bytes, mode: int) -> None:
-    """Write or replace ``path`` atomically and durably, with exactly ``mode``."""
-    os.replace(_write_tmp(path, data, mode), path)
-    fsync_dir(path.parent)
-
-
-def write_new(path: Path, data: bytes, mode: int) -> bool:
-    """Create ``path`` atomically and durably; False (nothing written) if it exists."""
-    tmp = _write_tmp(path, data, mode)
-    try:
-        os.link(tmp, path)
-    except FileExistsError:
-        return False
-    finally:
-        tmp.unlink()
-    fsync_dir(path.parent)
-    return True
-
-
 def sweep_tmp(folder: Path) -> list[Path]:
-    """Remove the temporary files of writers that died (``name.<pid>.<thread>.tmp``)."""
+    """Remove the temporary files of writers that died.
+
+    ``config.common`` names them ``name.<pid>.<thread>.<n>.tmp``; earlier versions of
+    evidock left ``name.<pid>.<thread>.tmp``.
+    """
     removed: list[Path] = []
     for tmp in folder.glob("*.tmp"):
-        parts = tmp.name.split(".")
-        if len(parts) < 4 or not parts[-3].isdigit():
+        match = _TMP_NAME.match(tmp.name) or _OLD_TMP_NAME.match(tmp.name)
+        if match is None:
             continue
-        pid = int(parts[-3])
+        pid = int(match.group(1))
         if pid == os.getpid() or _alive(pid):
             continue
         tmp.unlink(missing_ok=True)

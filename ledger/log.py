@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
-from datetime import UTC, datetime
+from contextlib import AbstractContextManager
+from datetime import datetime
 from typing import Any
 
+from config.common import iso_utc, transaction, utc_now
 from ledger.errors import LedgerStateError
 from ledger.leaf import ZERO_HASH_HEX, Leaf, check_body, encode_leaf, leaf_hash, parse_leaf
 from ledger.tree import StoredTree
@@ -17,40 +18,28 @@ Clock = Callable[[], datetime]
 _READ_BATCH = 2048
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 def format_at(moment: datetime) -> str:
-    if moment.tzinfo is None:
-        raise LedgerStateError("the ledger clock returned a naive datetime: give it a UTC one")
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """A leaf's ``at``: the station's ISO form of a UTC time; never a naive datetime."""
+    try:
+        return iso_utc(moment)
+    except ValueError:
+        raise LedgerStateError(
+            "the ledger clock returned a naive datetime: give it a UTC one"
+        ) from None
 
 
-@contextmanager
-def writing(conn: sqlite3.Connection, name: str = "ledger_write") -> Iterator[None]:
-    """Join the caller's transaction through a savepoint, or run one of our own.
+def writing(
+    conn: sqlite3.Connection, name: str = "ledger_write"
+) -> AbstractContextManager[sqlite3.Connection]:
+    """``config.common.transaction``, under the name the ledger's modules know it by.
 
-    Our own transaction is ``BEGIN IMMEDIATE`` so that the read of the tree's size and
-    the insert that follows happen under the one write lock.
+    Joins the caller's transaction through a savepoint, or runs one of our own with
+    ``BEGIN IMMEDIATE``, so that the read of the tree's size and the insert that follows
+    happen under the one write lock. ``name`` is not needed any more (savepoint names are
+    unique) and is ignored.
     """
-    if conn.in_transaction:
-        conn.execute(f"SAVEPOINT {name}")
-        try:
-            yield
-        except BaseException:
-            conn.execute(f"ROLLBACK TO {name}")
-            conn.execute(f"RELEASE {name}")
-            raise
-        conn.execute(f"RELEASE {name}")
-    else:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+    del name
+    return transaction(conn)
 
 
 def _lookup_columns(body: dict[str, Any]) -> tuple[Any, ...]:
@@ -86,7 +75,7 @@ class Ledger:
         for kind, body in pending:
             check_body(kind, body)
         leaves: list[Leaf] = []
-        with writing(self.conn):
+        with transaction(self.conn):
             first = self.size()
             prev = ZERO_HASH_HEX if first == 0 else self.tree.node(0, first - 1).hex()
             rows: list[tuple[Any, ...]] = []
