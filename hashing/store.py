@@ -56,7 +56,11 @@ class EvidenceStore:
         return self.objects_dir / sha256[:2] / sha256[2:4] / sha256
 
     def contains(self, sha256: str) -> bool:
-        return self.path_for(sha256).is_file()
+        """Whether the object is there, as a regular file (a symlink to one does not count)."""
+        try:
+            return stat.S_ISREG(self.path_for(sha256).lstat().st_mode)
+        except FileNotFoundError:
+            return False
 
     def commit(self, staged: Path, sha256: str) -> tuple[Path, bool]:
         """Make a fsynced, checked staging file the evidence object ``sha256``.

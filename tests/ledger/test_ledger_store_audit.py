@@ -66,6 +66,7 @@ def test_store_audit_names_what_is_not_a_regular_file_in_an_objects_place(
     intact = tmp_path / "intact-copy"
     shutil.copy(victim, intact)
     replace_with(victim, kind, intact)
+    assert not store.contains(clips[1].sha256) and store.contains(clips[0].sha256)
 
     result = audit_store(store, clips, set())
 
