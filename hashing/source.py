@@ -155,7 +155,8 @@ def _open_error(path: Path, exc: OSError) -> HashingError:
 def _open_beneath(path: Path, root: Path) -> int:
     """``openat`` name by name from ``root``'s descriptor, never through a link."""
     try:
-        parts = os.fsencode(path.relative_to(root)).split(b"/")
+        # Either may be relative (``evidock ingest REC``): compared as absolute, unresolved.
+        parts = os.fsencode(path.absolute().relative_to(root.absolute())).split(b"/")
     except ValueError:
         raise ValueError(f"{path} is not inside {root}") from None
     if any(part in (b"", b".", b"..") for part in parts):

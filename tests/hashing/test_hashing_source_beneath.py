@@ -90,6 +90,19 @@ def test_a_path_outside_the_root_is_a_bug_not_a_read(recorder: Path, tmp_path: P
         open_source(recorder / MEDIA / ".." / ".." / ".." / "x", beneath=recorder)
 
 
+def test_a_relative_root_names_the_same_folder(
+    recorder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``evidock ingest REC`` gives a relative root; the scan's paths are absolute."""
+    clip = next((recorder / MEDIA).iterdir())
+    monkeypatch.chdir(recorder.parent)
+    source = open_source(clip, beneath=Path(recorder.name))
+    try:
+        assert source.stat().st_size == clip.stat().st_size
+    finally:
+        source.close()
+
+
 @pytest.fixture
 def deep_root(tmp_path: Path) -> Iterator[Path]:
     with deep_folder(tmp_path / "REC") as root:
