@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
-import sqlite3
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -24,19 +22,14 @@ from typing import Any
 from agent import ledger_cli
 from agent.access import fetch_clip
 from agent.anchoring import rotate_station_key
+from agent.boundary import fresh_line, run_command
 from agent.cases import link
-from agent.database import DatabaseError
 from agent.delivery import deliver_due, folder_target
-from agent.errors import EvidockError
 from agent.ingest import IngestSession, SessionReport
-from agent.metadata import FfprobeMissingError
 from agent.progress import Progress
 from agent.station_args import UsageError, add_station_options, open_station, sign
-from config import ConfigError, check_config_file
+from config import check_config_file
 from config.common import printable
-from hashing import HashingError
-from ledger import InconsistentCheckpointError, LedgerError
-from uploader import DeliveryError
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -123,7 +116,7 @@ def _first_ctrl_c_stops(stop: threading.Event) -> Iterator[None]:
         if stop.is_set():
             raise KeyboardInterrupt
         stop.set()
-        _fresh_line()
+        fresh_line()
         print(
             "\nevidock ingest: stopping after the file being copied (Ctrl-C again to stop "
             "now; the copy resumes next time)",
@@ -299,17 +292,6 @@ def version() -> str:
         return "unknown (not installed)"
 
 
-USER_ERRORS: tuple[type[Exception], ...] = (
-    EvidockError,
-    FfprobeMissingError,
-    ConfigError,
-    DatabaseError,
-    HashingError,
-    DeliveryError,
-    LedgerError,
-)
-
-
 def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
     """Parse, letting the subcommand's own parser report options it does not know, so the
     user sees that command's usage rather than the top level's."""
@@ -327,56 +309,10 @@ def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.Argument
     return {}
 
 
-def _fresh_line() -> None:
-    # A progress line may be half drawn on the terminal: end it before the message.
-    if sys.stderr.isatty():
-        sys.stderr.write("\r\x1b[K")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(build_parser(), argv)
     func: Command = args.func
-    name = f"evidock {args.command}"
-    try:
-        return func(args)
-    except InconsistentCheckpointError as exc:
-        _fresh_line()
-        print(f"{name}: {exc}", file=sys.stderr)
-        return 1
-    except USER_ERRORS as exc:
-        _fresh_line()
-        print(f"{name}: {exc}", file=sys.stderr)
-        return int(getattr(exc, "exit_code", 2))
-    except sqlite3.DatabaseError as exc:
-        _fresh_line()
-        print(f"{name}: station database error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        _fresh_line()
-        print(
-            f"\n{name}: interrupted; the session was closed as incomplete on record, and "
-            "partial copies resume when the recorder is docked again",
-            file=sys.stderr,
-        )
-        return 130
-    except OSError as exc:
-        _fresh_line()
-        where = f" ({exc.filename})" if exc.filename else ""
-        print(
-            f"{name}: {exc.strerror or exc}{where}: check the path and its permissions",
-            file=sys.stderr,
-        )
-        return 2
-    except Exception as exc:  # the last line of defence: a bug, still no traceback
-        if os.environ.get("EVIDOCK_DEBUG"):
-            raise
-        _fresh_line()
-        print(
-            f"{name}: internal error ({type(exc).__name__}: {exc}); nothing was changed "
-            "beyond what the ledger records; run again with EVIDOCK_DEBUG=1 and report it",
-            file=sys.stderr,
-        )
-        return 1
+    return run_command(f"evidock {args.command}", func, args)
 
 
 if __name__ == "__main__":

@@ -16,27 +16,28 @@ import sqlite3
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from functools import wraps
 from pathlib import Path
 
 from agent.anchoring import KEYS_DIR
-from agent.database import DB_NAME, DatabaseError, open_readonly
-from agent.errors import EvidockError
+from agent.boundary import run_command
+from agent.database import DB_NAME, open_readonly
 from agent.progress import StageProgress
-from agent.station_args import add_station_options, open_station, sign, station_data_dir
+from agent.station_args import (
+    UsageError,
+    add_station_options,
+    open_station,
+    sign,
+    station_data_dir,
+)
 from agent.verification import (
-    VerificationInputError,
     read_key,
     read_labeled_anchors,
     verify_data_dir,
 )
-from config import ConfigError
 from config.common import printable
 from ledger import (
     PUBLIC_NAME,
     CheckpointError,
-    InconsistentCheckpointError,
-    LedgerError,
     ProofError,
     check_receipt,
     clip_receipt,
@@ -75,42 +76,6 @@ PROOF_EXIT_CODES = """exit status:
 """
 
 
-class UsageError(Exception):
-    """Something the user gave cannot be used; the message says what to give instead."""
-
-
-def _one_line_errors(name: str) -> Callable[[Command], Command]:
-    def wrap(func: Command) -> Command:
-        @wraps(func)
-        def run(args: argparse.Namespace) -> int:
-            try:
-                return func(args)
-            except InconsistentCheckpointError as exc:
-                print(f"evidock {name}: {exc}", file=sys.stderr)
-                return 1
-            except (
-                UsageError,
-                VerificationInputError,
-                LedgerError,
-                DatabaseError,
-                EvidockError,
-                ConfigError,
-            ) as exc:
-                print(f"evidock {name}: {exc}", file=sys.stderr)
-                return int(getattr(exc, "exit_code", 2))
-            except sqlite3.DatabaseError as exc:
-                print(f"evidock {name}: station database error: {exc}", file=sys.stderr)
-                return 2
-            except OSError as exc:
-                where = f"{exc.filename}: " if exc.filename else ""
-                print(f"evidock {name}: {where}{exc.strerror or exc}", file=sys.stderr)
-                return 2
-
-        return run
-
-    return wrap
-
-
 def _station_id(conn: sqlite3.Connection) -> str:
     row = conn.execute("SELECT data FROM ledger_leaves ORDER BY idx LIMIT 1").fetchone()
     if row is None:
@@ -141,7 +106,6 @@ def _stage_progress(args: argparse.Namespace) -> StageProgress:
     return StageProgress(enabled=False if getattr(args, "json", False) else None)
 
 
-@_one_line_errors("verify")
 def cmd_verify(args: argparse.Namespace) -> int:
     data_dir = station_data_dir(args)
     progress = _stage_progress(args)
@@ -163,7 +127,6 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return report.status
 
 
-@_one_line_errors("proof")
 def cmd_proof(args: argparse.Namespace) -> int:
     station = open_station(args)
     try:
@@ -182,7 +145,6 @@ def cmd_proof(args: argparse.Namespace) -> int:
     return 0
 
 
-@_one_line_errors("export")
 def cmd_export(args: argparse.Namespace) -> int:
     station = open_station(args)
     progress = _stage_progress(args)
@@ -209,7 +171,6 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-@_one_line_errors("verify-package")
 def cmd_verify_package(args: argparse.Namespace) -> int:
     folder = Path(args.dir)
     if not folder.is_dir():
@@ -236,7 +197,6 @@ def _read_bytes(path: Path, what: str) -> bytes:
         raise UsageError(f"cannot read {what} {path}: {exc.strerror}") from None
 
 
-@_one_line_errors("verify-proof")
 def cmd_verify_proof(args: argparse.Namespace) -> int:
     receipt = Path(args.receipt)
     try:
@@ -267,7 +227,6 @@ def cmd_verify_proof(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
-@_one_line_errors("pubkey")
 def cmd_pubkey(args: argparse.Namespace) -> int:
     data_dir = station_data_dir(args)
     key = read_public_key(data_dir / KEYS_DIR / PUBLIC_NAME)
@@ -371,7 +330,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     register(sub)
     args = parser.parse_args(argv)
     func: Command = args.func
-    return func(args)
+    return run_command(f"evidock {args.command}", func, args)
 
 
 if __name__ == "__main__":
