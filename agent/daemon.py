@@ -355,7 +355,13 @@ def run_daemon(
     config: StationConfig, *, once: bool = False, config_file: Path | None = None
 ) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    # Start-up reconciliation, before anything is detected: opening the station closes on
+    # record the sessions of processes that are gone (setting aside copies they committed
+    # without a leaf); the keys folder is settled (a rotation a crash cut short is
+    # finished or undone, and the identity names the current key); stale partial copies
+    # are swept. A live CLI process's session is left to it.
     station = Station.open(config, config_file=config_file)
+    station.record_key()
     record_boot(station)
     for session_id in station.orphans_closed:
         log.warning("session %s was interrupted by a stop; closed as incomplete", session_id)

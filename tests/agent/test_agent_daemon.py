@@ -191,3 +191,35 @@ def test_a_copy_committed_without_its_leaf_is_set_aside_and_named(
     sign(station)
     station.close()
     assert "0 extra" in run_cli("verify", "--data-dir", data, check=0).stdout
+
+
+def test_start_up_settles_a_key_rotation_a_crash_cut_short(
+    recorder_template: Path, tmp_path: Path
+) -> None:
+    # The station's rotation was killed after its new key was installed but before the
+    # station's identity named it: the daemon's start-up finishes it, and the identity,
+    # the keys folder and what verify trusts agree.
+    steps = REPO / "tests" / "ledger" / "keyring_steps.py"
+    config = _config(tmp_path)
+    text = config.read_text().replace('id = "station-t1"', 'id = "station-07"')
+    config.write_text(text)
+    run_cli("run", "--config", config, "--once", check=0)
+    data = tmp_path / "data"
+    before = json.loads((data / "station.json").read_text())["key"]
+    child = subprocess.run(
+        [sys.executable, str(steps), str(data), "rotate", "rotate.public-installed"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
+    assert child.returncode == -signal.SIGKILL, child.stderr
+    assert (data / "keys" / "pending").exists()
+    _dock(recorder_template, tmp_path / "media", "RECAFTER")
+    run_cli("run", "--config", config, "--once", check=0)
+    assert not (data / "keys" / "pending").exists()
+    identity = json.loads((data / "station.json").read_text())
+    current = run_cli("pubkey", "--data-dir", data, "--note", check=0).stdout.strip()
+    assert identity["key"] == current != before
+    assert "key.rotated" in _kinds(data)
+    run_cli("verify", "--data-dir", data, check=0)
