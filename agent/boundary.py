@@ -27,6 +27,7 @@ from agent.identity import StationMismatchError
 from agent.metadata import FfprobeMissingError
 from agent.verification import VerificationInputError
 from config import ConfigError
+from config.common import printable
 from docking import DockingError
 from hashing import HashingError
 from hashing.errors import CopyVerificationError, StoreFullError
@@ -112,7 +113,8 @@ def run_command(name: str, func: Command, args: argparse.Namespace) -> int:
         if outcome.code == "internal" and os.environ.get("EVIDOCK_DEBUG"):
             raise
         fresh_line()
-        print(f"{name}: {outcome.message}", file=sys.stderr)
+        # Messages may hold names from a recorder or a package: never raw on a terminal.
+        print(f"{name}: {printable(outcome.message)}", file=sys.stderr)
         return outcome.exit_code
 
 

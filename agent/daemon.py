@@ -192,7 +192,7 @@ class Daemon:
 
     def _failed(self, volume: Path, session_id: str | None, exc: BaseException) -> None:
         expected = isinstance(exc, EvidockError | HashingError)
-        what = str(exc) if expected else f"{type(exc).__name__}: {exc}"
+        what = printable(str(exc) if expected else f"{type(exc).__name__}: {exc}")
         where = f"session {session_id}" if session_id else "no session opened"
         name = printable(str(volume))
         if expected:

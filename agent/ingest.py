@@ -297,7 +297,7 @@ class IngestSession:
                         reason=refusal.reason,
                     )
                 )
-            engine = self.station.engine(volume_root=self.source)
+            engine = self.station.engine(volume_root=volume.root)
             for item in scan.files:
                 if self.stop is not None and self.stop.is_set():
                     report.outcomes.append(_not_copied(item, STOPPED))

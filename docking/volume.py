@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from config.common import printable
 from docking.errors import NotARecorderError, VolumeError, VolumeNotFoundError
 from docking.names import display_path, path_b64
 from docking.profiles import FootageKind, RecorderProfile, get_profile, load_profiles
@@ -158,11 +159,11 @@ def open_volume(
         else profile
     )
     info, info_path, problem = _read_device_info(root, default)
-    model = _lookup(info, default.model_key)
+    model = _shown(_lookup(info, default.model_key))
     chosen = _profile_for_model(model, default)
     serial = _lookup(info, chosen.serial_key)
     serial_source: SerialSource = "device-info"
-    if serial is None or not _SERIAL_OK.match(serial):
+    if serial is None or not _SERIAL_OK.match(serial) or printable(serial) != serial:
         if serial is not None:
             problem = f"serial {serial!r} in the device-info file is not usable; derived one"
         serial, serial_source = derive_serial(root), "derived"
@@ -173,8 +174,8 @@ def open_volume(
         serial_source=serial_source,
         profile=chosen,
         model=model,
-        firmware=_lookup(info, chosen.firmware_key),
-        officer=_lookup(info, chosen.officer_key),
+        firmware=_shown(_lookup(info, chosen.firmware_key)),
+        officer=_shown(_lookup(info, chosen.officer_key)),
         device_info=info,
         device_info_path=info_path,
         device_info_problem=problem,
@@ -187,6 +188,12 @@ def derive_serial(root: Path) -> str:
     label = re.sub(r"[^A-Za-z0-9_-]+", "_", os.fsdecode(os.path.basename(raw)))[:32].strip("_")
     digest = hashlib.sha256(raw).hexdigest()[:12]
     return f"derived-{label or 'volume'}-{digest}"
+
+
+def _shown(value: str | None) -> str | None:
+    """A device-info value fit to be an identity (control or format characters, such as
+    ESC or a right-to-left override, make a name that reads differently than it is)."""
+    return value if value is None or printable(value) == value else None
 
 
 def _lookup(info: dict[str, str], key: str) -> str | None:

@@ -80,3 +80,17 @@ def test_no_command_module_catches_errors_for_itself() -> None:
         assert "USER_ERRORS" not in (REPO / "agent" / name).read_text("utf-8")
         assert len(broad) <= 1, (name, handlers)  # ingest's re-raise after signing
     assert boundary.run_command.__module__ == "agent.boundary"
+
+
+def test_an_error_naming_a_hostile_file_is_printed_escaped(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from hashing import SourceReadError
+
+    def fails(args: object) -> int:
+        raise SourceReadError("reading DCIM/\x1b[2Jevil\u202e.MP4 failed; dock it again")
+
+    assert boundary.run_command("evidock ingest", fails, None) == 2  # type: ignore[arg-type]
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "\u202e" not in err
+    assert "DCIM/\\x1b[2Jevil\\u202e.MP4" in err

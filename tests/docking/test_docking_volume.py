@@ -245,3 +245,21 @@ def test_configured_profile_is_used_for_unknown_models(tmp_path: Path) -> None:
     assert open_volume(tmp_path, profile=get_profile("record-dashed")).profile.name == (
         "record-dashed"
     )
+
+
+def test_device_info_values_that_would_print_as_something_else_are_not_taken(
+    volume_copy: Path,
+) -> None:
+    # A right-to-left override or an escape sequence makes a serial or an officer number
+    # read differently than it is: such a value never becomes the recorder's identity.
+    (volume_copy / "DEVICE.INF").write_text(
+        "serial=REC\u202e1000\nmodel=EVIDOCK-SIM\nfirmware=1.0\x1b[2J\nofficer=00\u202e0123\n",
+        "utf-8",
+    )
+    vol = open_volume(volume_copy)
+    assert vol.serial_source == "derived" and "\u202e" not in vol.serial
+    assert "not usable" in (vol.device_info_problem or "")
+    assert vol.officer is None and vol.firmware is None and vol.model == "EVIDOCK-SIM"
+    (volume_copy / "DEVICE.INF").write_text("serial=执法仪-0042\nofficer=警号 012345\n", "utf-8")
+    vol = open_volume(volume_copy)
+    assert (vol.serial, vol.officer) == ("执法仪-0042", "警号 012345")
