@@ -21,7 +21,7 @@ from types import FrameType
 from agent import anchoring
 from agent.clockwatch import ClockWatch
 from agent.database import transaction
-from agent.delivery import DeliveryReport, deliver_due, delivery_target
+from agent.delivery import DeliveryReport, deliver_due, delivery_loop, delivery_target
 from agent.errors import EvidockError
 from agent.ingest import IngestSession, SessionReport
 from agent.progress import Progress
@@ -283,14 +283,15 @@ class Daemon:
             conn.close()
 
     def _delivery_worker(self) -> None:
-        """Delivery runs here, off the main loop, until the stop: a failed round is logged
-        and the next one comes after the usual wait."""
+        """Delivery runs here, off the main loop, until the stop (``delivery_loop`` looks
+        at it between jobs and inside a put); an unexpected error is logged and the loop
+        starts again after the usual wait."""
         while not self.stop_event.is_set():
             try:
-                self.deliver(stop=self.stop_event)
+                delivery_loop(self.station, self.target, self.stop_event, DELIVERY_SECONDS)
             except Exception as exc:
-                log.error("delivery round failed: %s: %s", type(exc).__name__, exc)
-            self.stop_event.wait(DELIVERY_SECONDS)
+                log.error("delivery failed: %s: %s", type(exc).__name__, printable(str(exc)))
+                self.stop_event.wait(DELIVERY_SECONDS)
 
     def _supervise_delivery(self) -> None:
         worker = self._delivery
