@@ -29,8 +29,7 @@ from agent.verification import VerificationInputError
 from config import ConfigError
 from config.common import printable
 from docking import DockingError
-from hashing import HashingError
-from hashing.errors import CopyVerificationError, StoreFullError
+from hashing import CopyVerificationError, HashingError, StoreFullError
 from ledger import ExportIntegrityError, InconsistentCheckpointError, LedgerError, PackageError
 from uploader import DeliveryError
 

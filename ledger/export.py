@@ -34,7 +34,7 @@ from typing import Any
 from blake3 import blake3
 
 from ledger.anchor import Anchor
-from ledger.audit import EvidenceFiles, Progress
+from ledger.audit import EvidenceFiles, NotRegularFileError, Progress, open_regular
 from ledger.checkpoint import SignedNote
 from ledger.custody import ClipCustody, render_custody
 from ledger.errors import PackageError
@@ -114,7 +114,9 @@ def _copy_checked(
     sha, b3 = hashlib.sha256(), blake3()
     clip = f"clip {ingested.body['clip_id']} (leaf {ingested.index})"
     try:
-        with source.open("rb") as src, target.open("xb") as dst:
+        # Only a regular file is read: a FIFO or a link in the store neither hangs the
+        # export nor leads it out of the store.
+        with open_regular(source) as src, target.open("xb") as dst:
             while chunk := src.read(_COPY):
                 sha.update(chunk)
                 b3.update(chunk)
@@ -122,6 +124,11 @@ def _copy_checked(
                 advance(len(chunk))
             dst.flush()
             os.fsync(dst.fileno())
+    except NotRegularFileError as exc:
+        raise ExportIntegrityError(
+            f"{clip}: {exc}; nothing was exported; the attempt is recorded; run "
+            "`evidock verify` and restore it from central storage"
+        ) from None
     except FileNotFoundError:
         raise ExportIntegrityError(
             f"{clip}: missing from the store ({source}); nothing was exported; the attempt "

@@ -26,7 +26,8 @@ def test_the_agent_uses_only_the_public_surface_of_the_rooms() -> None:
     private = [
         (name, module)
         for name, module in _imports("agent")
-        if module.split(".")[0] in ROOMS and module.count(".") > 0
+        if module.split(".")[0] in ROOMS
+        and module.count(".") > 0
         # each room's schema is handed to the one module that migrates the database
         and not (name == "database.py" and module.endswith(".schema"))
     ]

@@ -4,6 +4,7 @@ standard tools and with ours, and our verifier trusts no key the package brings.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -310,6 +311,23 @@ def test_a_modified_clip_is_not_handed_out_but_the_attempt_is_on_record(
     conn.close()
     assert kinds == ["clip.accessed"] * 3 + ["case.exported"]
     assert station.verify(store=False).ok  # recorded and signed
+
+
+@pytest.mark.parametrize("kind", ["fifo", "symlink"])
+def test_a_fifo_or_a_link_in_a_clips_place_is_refused_without_hanging(
+    station: Station, tmp_path: Path, kind: str
+) -> None:
+    place = station.store.path_for(station.sha("c5"))
+    kept = tmp_path / "kept"
+    place.rename(kept)
+    if kind == "fifo":
+        os.mkfifo(place)
+    else:
+        place.symlink_to(kept)  # the right bytes, but outside the store
+    out = tmp_path / "pkg"
+    with pytest.raises(ExportIntegrityError, match="not a regular file"):
+        export(station, out)
+    assert not out.exists()
 
 
 @pytest.mark.parametrize("who", ["", "  "])
