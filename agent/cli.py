@@ -24,7 +24,7 @@ from agent.access import fetch_clip
 from agent.anchoring import rotate_station_key
 from agent.boundary import fresh_line, run_command
 from agent.cases import link
-from agent.delivery import deliver_due, folder_target
+from agent.delivery import deliver_due, delivery_target
 from agent.ingest import IngestSession, SessionReport
 from agent.progress import Progress
 from agent.station_args import UsageError, add_station_options, open_station, sign
@@ -165,7 +165,7 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 
 def cmd_deliver(args: argparse.Namespace) -> int:
     station = open_station(args)
-    report = deliver_due(station, station.conn, folder_target(station))
+    report = deliver_due(station, station.conn, delivery_target(station))
     sign(station)
     print("\n".join(report.lines()))
     return 0 if report.ok else 1

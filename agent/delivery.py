@@ -126,10 +126,6 @@ def delivery_target(station: Station) -> Target:
     )
 
 
-# The name callers used before targets other than a folder could be configured.
-folder_target = delivery_target
-
-
 def deliver_due(
     station: Station,
     conn: sqlite3.Connection,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from agent.anchoring import publish_checkpoint
 from agent.database import DB_NAME
-from agent.delivery import folder_target
+from agent.delivery import delivery_target
 from agent.errors import EvidockError
 from agent.station import Station, station_config
 from config import StationConfig, load_config
@@ -85,4 +85,4 @@ def open_station(args: argparse.Namespace, *, create: bool = False) -> Station:
 
 def sign(station: Station) -> None:
     """Commands that append leaves outside the daemon sign a checkpoint before returning."""
-    publish_checkpoint(station, station.conn, folder_target(station))
+    publish_checkpoint(station, station.conn, delivery_target(station))

@@ -182,8 +182,13 @@ def test_a_list_item_is_named_by_its_position() -> None:
 
 
 def test_a_single_choice_says_the_one_value_to_write() -> None:
+    assert _problems({"delivery": {"target": "ftp"}}) == [
+        'delivery.target: "ftp" is not allowed; write "folder"'
+    ]
+    # A target planned but not built yet says so, and what to write meanwhile.
     assert _problems({"delivery": {"target": "s3"}}) == [
-        'delivery.target: "s3" is not allowed; write "folder"'
+        'delivery.target: "s3" (S3-compatible object storage) is not built into this '
+        'evidock yet; write "folder" and set central_dir to the mounted central storage'
     ]
 
 

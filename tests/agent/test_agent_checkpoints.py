@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 
 from agent.anchoring import KEYS_DIR, LAST_SIGNED, publish_checkpoint
-from agent.delivery import folder_target
+from agent.delivery import delivery_target
 from agent.station import Station, embedded_config
 from agent.verification import verify_data_dir
 from ledger.anchor import latest_checkpoint
@@ -16,7 +16,7 @@ from ledger.anchor import latest_checkpoint
 
 def test_concurrent_signers_keep_the_newest_note(tmp_path: Path) -> None:
     station = Station.open(embedded_config(tmp_path / "data"))
-    target = folder_target(station)
+    target = delivery_target(station)
     errors: list[BaseException] = []
 
     def session_end(n: int) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 from station_cli import ingest_json, run_cli
 
 from agent.anchoring import publish_checkpoint
-from agent.delivery import folder_target
+from agent.delivery import delivery_target
 from agent.ingest import IngestSession
 from agent.station import Station, embedded_config
 from agent.verification import verify_data_dir
@@ -57,7 +57,7 @@ def test_unplugged_mid_clip_then_redocked_resumes(recorder: Path, tmp_path: Path
     ).fetchone()
     assert row["state"] == "incomplete"
     assert big.stat().st_size == 24 * 1024 * 1024, "the recorder keeps its file"
-    publish_checkpoint(station, station.conn, folder_target(station))
+    publish_checkpoint(station, station.conn, delivery_target(station))
     assert verify_data_dir(data).ok, "nothing half-copied was taken for evidence"
 
     station.source_opener = open_source
@@ -67,7 +67,7 @@ def test_unplugged_mid_clip_then_redocked_resumes(recorder: Path, tmp_path: Path
     assert redone.status == "new"
     assert 8 * 1024 * 1024 <= redone.resumed_bytes <= 10 * 1024 * 1024
     assert {o.status for o in second.outcomes if o is not redone} == {"seen"}
-    publish_checkpoint(station, station.conn, folder_target(station))
+    publish_checkpoint(station, station.conn, delivery_target(station))
     station.close()
     run_cli("verify", "--data-dir", data, check=0)
 

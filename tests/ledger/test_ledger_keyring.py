@@ -514,18 +514,18 @@ def test_the_station_rotates_its_key_and_publishes_the_checkpoint_both_signed(
     tmp_path: Path,
 ) -> None:
     from agent.anchoring import publish_checkpoint, rotate_station_key, station_key
-    from agent.delivery import folder_target
+    from agent.delivery import delivery_target
     from agent.station import Station as AgentStation
     from agent.station import embedded_config
 
     station = AgentStation.open(embedded_config(tmp_path / "data"))
     station.ledger().append("station.booted", {"version": "0.1.0", "config_sha256": "0" * 64})
-    first = publish_checkpoint(station, station.conn, folder_target(station))
+    first = publish_checkpoint(station, station.conn, delivery_target(station))
     old = station_key(station)
     old_text, new_text, published = rotate_station_key(station)
     assert old_text == old.verifier.text() and new_text != old_text
     assert station_key(station).verifier.text() == new_text
-    anchor = Anchor.parse(published.read_text("utf-8"))
+    anchor = Anchor.parse(Path(published).read_text("utf-8"))
     note = SignedNote.parse(anchor.note)
     assert len(note.verified_by([old.verifier, station_key(station).verifier])) == 2
     assert first is not None
