@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import os
 import sqlite3
+import stat
 import threading
 import unicodedata
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 __all__ = [
+    "describe_mode",
     "fsync_dir",
     "iso_utc",
     "printable",
@@ -156,3 +158,17 @@ def printable(text: str) -> str:
         else:
             out.append(f"\\u{ord(ch):04x}")
     return "".join(out)
+
+
+def describe_mode(mode: int) -> str:
+    """What kind of thing a ``st_mode`` is, for people ("a FIFO", "a symlink", ...)."""
+    kinds = (
+        (stat.S_ISREG, "a regular file"),
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISLNK, "a symlink"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    )
+    return next((name for test, name in kinds if test(mode)), "of an unknown kind")

@@ -23,6 +23,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from config.common import describe_mode
 from config.common import fsync_dir as fsync_dir
 from hashing.diskio import rename_noreplace
 from hashing.errors import NotRegularFileError
@@ -191,20 +192,6 @@ class EvidenceStore:
             f"{sha256} was replaced; run `evidock verify` and restore the clip from "
             "central storage"
         )
-
-
-def describe_mode(mode: int) -> str:
-    """What kind of thing a ``st_mode`` is, for people."""
-    kinds = (
-        (stat.S_ISREG, "a regular file"),
-        (stat.S_ISDIR, "a folder"),
-        (stat.S_ISLNK, "a symlink"),
-        (stat.S_ISFIFO, "a FIFO"),
-        (stat.S_ISSOCK, "a socket"),
-        (stat.S_ISCHR, "a character device"),
-        (stat.S_ISBLK, "a block device"),
-    )
-    return next((name for test, name in kinds if test(mode)), "of an unknown kind")
 
 
 def _remove_unlocked(lock: Path, paths: list[Path], older_than: float) -> list[Path]:

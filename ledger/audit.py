@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
+from config.common import describe_mode
+
 #: ``progress(stage, done, total)``: stage "leaves" counts leaves; every other stage
 #: ("store", "package", "export") counts bytes.
 Progress = Callable[[str, int, int], None]
@@ -67,20 +69,6 @@ class NotRegularFileError(OSError):
         super().__init__(f"{path} is {kind}, not a regular file")
         self.path = path
         self.kind = kind
-
-
-def describe_mode(mode: int) -> str:
-    """What kind of thing a ``st_mode`` is, for people."""
-    kinds = (
-        (stat.S_ISREG, "a regular file"),
-        (stat.S_ISDIR, "a folder"),
-        (stat.S_ISLNK, "a symlink"),
-        (stat.S_ISFIFO, "a FIFO"),
-        (stat.S_ISSOCK, "a socket"),
-        (stat.S_ISCHR, "a character device"),
-        (stat.S_ISBLK, "a block device"),
-    )
-    return next((name for test, name in kinds if test(mode)), "of an unknown kind")
 
 
 def open_regular(path: Path) -> BinaryIO:
