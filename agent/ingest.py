@@ -430,10 +430,23 @@ class IngestSession:
                     utc_now(),
                 )
                 outcome.status = "new"
+            # What the file looked like on the recorder when it was copied: a wipe removes
+            # only a file that still is this one, and a recorder left docked is recognised.
             conn.execute(
-                "INSERT OR IGNORE INTO sightings (session_id, clip_id, source_path, leaf_index)"
-                " VALUES (?, ?, ?, ?)",
-                (report.session_id, clip_id, outcome.source_path, leaf.index),
+                "INSERT OR IGNORE INTO sightings (session_id, clip_id, source_path, leaf_index,"
+                " size, mtime_ns, first_window, last_window, source_path_b64)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    report.session_id,
+                    clip_id,
+                    outcome.source_path,
+                    leaf.index,
+                    item.size,
+                    item.mtime_ns,
+                    result.windows[0] if result.windows else None,
+                    result.windows[-1] if result.windows else None,
+                    path_b64(item.rel_path),
+                ),
             )
         outcome.leaf_index = leaf.index
         return outcome

@@ -79,4 +79,45 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE docking_sessions ADD COLUMN owner TEXT;
     """,
+    # Docking as officers dock: where a session's recorder sits (slot, USB port), the
+    # phase a person follows and its progress, the recorder's clock offset, where the
+    # collector came from; what each file looked like on the recorder when it was copied
+    # (so a wipe removes only a file that is still the one copied, and a recorder left
+    # docked is recognised without reading it again); officer assignments with history;
+    # the files a wipe removed.
+    """
+    ALTER TABLE docking_sessions ADD COLUMN slot TEXT;
+    ALTER TABLE docking_sessions ADD COLUMN usb_port TEXT;
+    ALTER TABLE docking_sessions ADD COLUMN phase TEXT NOT NULL DEFAULT 'copying';
+    ALTER TABLE docking_sessions ADD COLUMN files_done INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE docking_sessions ADD COLUMN bytes_total INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE docking_sessions ADD COLUMN bytes_done INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE docking_sessions ADD COLUMN clock_offset_ms INTEGER;
+    ALTER TABLE docking_sessions ADD COLUMN officer_source TEXT;
+    ALTER TABLE docking_sessions ADD COLUMN fingerprint TEXT;
+    ALTER TABLE sightings ADD COLUMN size INTEGER;
+    ALTER TABLE sightings ADD COLUMN mtime_ns INTEGER;
+    ALTER TABLE sightings ADD COLUMN first_window TEXT;
+    ALTER TABLE sightings ADD COLUMN last_window TEXT;
+    ALTER TABLE sightings ADD COLUMN source_path_b64 TEXT;
+    CREATE TABLE officer_assignments (
+        id INTEGER PRIMARY KEY,
+        recorder TEXT NOT NULL,
+        officer TEXT NOT NULL,
+        valid_from TEXT NOT NULL,
+        valid_to TEXT,
+        set_by TEXT NOT NULL,
+        source TEXT NOT NULL,
+        leaf_index INTEGER NOT NULL
+    );
+    CREATE INDEX officer_assignments_recorder ON officer_assignments (recorder, valid_from);
+    CREATE TABLE wiped_files (
+        session_id TEXT NOT NULL REFERENCES docking_sessions (session_id),
+        source_path TEXT NOT NULL,
+        clip_id TEXT NOT NULL REFERENCES clips (clip_id),
+        wiped_at TEXT NOT NULL,
+        leaf_index INTEGER NOT NULL,
+        PRIMARY KEY (session_id, source_path)
+    );
+    """,
 )
