@@ -215,6 +215,42 @@ class DockingSection(Section):
         description="Recorder profile from config/recorders.toml used when a volume does "
         "not identify its model.",
     )
+    detector: Literal["mount_root", "usb"] = Field(
+        default="mount_root",
+        description="How docked recorders are found: 'usb' watches the USB bus (udev, or "
+        "sysfs polling where no udev runs) and mounts each recorder read-only under "
+        "mount_root itself; 'mount_root' ingests folders something else mounts there.",
+    )
+    usb_poll_seconds: float = Field(
+        default=1.0,
+        strict=True,
+        gt=0,
+        le=60,
+        description="Interval of the USB bus enumeration where no udev daemon sends events "
+        "(and the safety net where one does).",
+    )
+    unknown_devices: Literal["ignore", "ingest"] = Field(
+        default="ignore",
+        description="A USB mass-storage device no recorder profile knows (a USB stick, a "
+        "phone): 'ignore' logs it and lists it for IT; 'ingest' copies it like a recorder.",
+    )
+    slots: dict[str, int | str] = Field(
+        default_factory=dict,
+        description='USB port path to slot number or label, e.g. "1-1.3" = 3, so every '
+        "status can say which slot a recorder sits in.",
+    )
+    recheck: Literal["metadata", "content"] = Field(
+        default="metadata",
+        description="A recorder still docked from a finished session (e.g. charging across a "
+        "restart): 'metadata' trusts files whose path, size and modification time match "
+        "what was copied and reads only the rest; 'content' reads every file again.",
+    )
+    wipe: Literal["never", "after_verified", "after_central_confirmed"] = Field(
+        default="after_central_confirmed",
+        description="When files may be removed from a recorder: never; once their copies "
+        "are verified and in the ledger; or once central storage confirmed them too. A "
+        "recorder profile may be stricter.",
+    )
 
 
 class LedgerSection(Section):
