@@ -132,6 +132,8 @@ class _Copied:
             "size": result.size,
             "window_size": result.window_size,
             "windows": list(result.windows),
+            # True when the copy on disk was re-read and matched what the recorder gave.
+            "verified": result.verified,
             "recorder": self.recorder,
             "kind": item.kind,
             "source_path": display_path(item.rel_path),
