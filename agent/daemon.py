@@ -8,7 +8,9 @@ by a station whose start is not on record.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import os
 import signal
 import threading
 import time
@@ -24,6 +26,7 @@ from agent.database import transaction
 from agent.delivery import DeliveryReport, deliver_due, delivery_loop, delivery_target
 from agent.errors import EvidockError
 from agent.ingest import IngestSession, SessionReport
+from agent.phases import advance_phases
 from agent.progress import Progress
 from agent.station import Station, config_digest
 from config import StationConfig
@@ -36,6 +39,7 @@ from docking import (
     MountWatcher,
     RecorderDetector,
     Undocked,
+    display_path,
 )
 from hashing import HashingError
 
@@ -116,6 +120,7 @@ class Daemon:
         self.lock = threading.Lock()
         self.signing = threading.Lock()
         self.active: dict[Path, threading.Event] = {}  # volume -> its session's stop
+        self.docked: dict[Path, Docked] = {}  # what the detector said of each volume
         self.restarts: dict[Path, _Restarts] = {}
         self.reports: list[SessionReport] = []
         self.failures: list[WorkerFailure] = []
@@ -135,14 +140,23 @@ class Daemon:
         if isinstance(event, Docked):
             with self.lock:
                 self.restarts.pop(event.volume, None)  # a new docking: a fresh budget
+                self.docked[event.volume] = event
+            where = f"slot {event.slot}" if event.slot else printable(str(event.volume))
+            log.info("recorder docked at %s", where)
             self.submit(event.volume)
         elif isinstance(event, Undocked):
             with self.lock:
                 stop = self.active.get(event.volume)
                 self.restarts.pop(event.volume, None)
+                self.docked.pop(event.volume, None)
             if stop is not None:
-                log.warning("recorder at %s was removed during its session", event.volume)
+                log.warning(
+                    "recorder at %s was removed during its session: the session ends "
+                    "incomplete; docking it again resumes",
+                    printable(str(event.volume)),
+                )
                 stop.set()
+            self._mark_removed(event.volume)
 
     # --- ingest workers -----------------------------------------------------------------
 
@@ -158,6 +172,9 @@ class Daemon:
 
     def _ingest(self, volume: Path, stop: threading.Event) -> SessionReport | None:
         progress = self.progress
+        with self.lock:
+            event = self.docked.get(volume)
+        usb = event.usb if event is not None else None
         session = IngestSession(
             self.station,
             volume,
@@ -166,6 +183,9 @@ class Daemon:
             on_file=progress.file_done if progress else None,
             stop=stop,
             stop_mid_file=True,
+            recheck=self.station.config.docking.recheck,
+            slot=event.slot if event is not None else None,
+            usb=dataclasses.asdict(usb) if usb is not None else None,
         )
         try:
             report = session.run()
@@ -179,6 +199,23 @@ class Daemon:
             self.reports.append(report)
             if report.ok:
                 self.restarts.pop(volume, None)
+        if report.already_safe_in is not None:
+            log.info(
+                "recorder %s at %s: all %d files unchanged since session %s copied them "
+                "(same name, size and modification time): not read again, already safe",
+                printable(report.recorder),
+                printable(str(volume)),
+                len(report.outcomes),
+                report.already_safe_in,
+            )
+            return report
+        if not report.outcomes:
+            log.info(
+                "session %s recorder %s: nothing to copy (the recorder holds no files)",
+                report.session_id,
+                printable(report.recorder),
+            )
+        self.advance_phases()
         log.info(
             "session %s recorder %s: %d new, %d seen, %d problems",
             report.session_id,
@@ -229,6 +266,41 @@ class Daemon:
         exc = future.exception()
         if exc is not None:
             log.critical("ingest worker for %s ended: %r", printable(str(volume)), exc)
+
+    def advance_phases(self) -> None:
+        """Sessions whose footage became safe (by the wipe policy) say so: "safe, take it"."""
+        try:
+            conn = self.station.connect()
+            try:
+                changed = advance_phases(conn, self.station.config.docking.wipe)
+                for session_id, phase in changed:
+                    row = conn.execute(
+                        "SELECT recorder, slot FROM docking_sessions WHERE session_id = ?",
+                        (session_id,),
+                    ).fetchone()
+                    where = f"slot {row['slot']}" if row["slot"] else f"recorder {row['recorder']}"
+                    if phase == "safe":
+                        log.info("%s: safe, take it (session %s)", printable(where), session_id)
+            finally:
+                conn.close()
+        except Exception as exc:
+            log.error("session phases not updated: %s: %s", type(exc).__name__, exc)
+
+    def _mark_removed(self, volume: Path) -> None:
+        """The recorder left its slot: its finished sessions say so."""
+        source = display_path(os.fsencode(volume))
+        try:
+            conn = self.station.connect()
+            try:
+                conn.execute(
+                    "UPDATE docking_sessions SET phase = 'removed'"
+                    " WHERE volume = ? AND state != 'open' AND phase != 'incomplete'",
+                    (source,),
+                )
+            finally:
+                conn.close()
+        except Exception as exc:
+            log.error("could not mark %s removed: %s", printable(source), exc)
 
     def retry_due(self) -> list[Path]:
         """Submit again the failed volumes whose back-off is over (and still mounted)."""
@@ -288,7 +360,13 @@ class Daemon:
         starts again after the usual wait."""
         while not self.stop_event.is_set():
             try:
-                delivery_loop(self.station, self.target, self.stop_event, DELIVERY_SECONDS)
+                delivery_loop(
+                    self.station,
+                    self.target,
+                    self.stop_event,
+                    DELIVERY_SECONDS,
+                    on_report=lambda _report: self.advance_phases(),
+                )
             except Exception as exc:
                 log.error("delivery failed: %s: %s", type(exc).__name__, printable(str(exc)))
                 self.stop_event.wait(DELIVERY_SECONDS)

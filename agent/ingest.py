@@ -10,6 +10,7 @@ recorded, the recorder keeps the file, and the session ends ``incomplete``.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import logging
@@ -37,6 +38,8 @@ from uploader import UploadQueue
 log = logging.getLogger("evidock")
 
 PROBED_KINDS = frozenset({"video", "audio"})
+# "known": unchanged since a finished session copied it (recheck = "metadata"), not read.
+SAFE_STATUSES = frozenset({"new", "seen", "known"})
 
 
 @dataclass
@@ -80,13 +83,17 @@ class SessionReport:
     outcomes: list[FileOutcome] = field(default_factory=list)
     case_number: str | None = None
 
+    # Set when the whole volume matched a finished session and nothing was read: the
+    # session that already holds it (no new session is opened).
+    already_safe_in: str | None = None
+
     @property
     def ok(self) -> bool:
-        return all(o.status in ("new", "seen") for o in self.outcomes)
+        return all(o.status in SAFE_STATUSES for o in self.outcomes)
 
     @property
     def problems(self) -> list[FileOutcome]:
-        return [o for o in self.outcomes if o.status not in ("new", "seen")]
+        return [o for o in self.outcomes if o.status not in SAFE_STATUSES]
 
     @property
     def flagged(self) -> list[FileOutcome]:
@@ -199,6 +206,43 @@ def _not_copied(item: FootageFile, reason: str) -> FileOutcome:
     )
 
 
+def _known_files(
+    conn: sqlite3.Connection, serial: str
+) -> dict[tuple[bytes, int, int], tuple[str, str]]:
+    """(name, size, mtime) of every file a session of this recorder copied -> (clip id,
+    session id): what a recorder left docked still holds needs no second read."""
+    rows = conn.execute(
+        "SELECT g.source_path, g.source_path_b64, g.size, g.mtime_ns, g.clip_id, g.session_id"
+        " FROM sightings g JOIN docking_sessions s ON s.session_id = g.session_id"
+        " WHERE s.recorder = ? AND g.size IS NOT NULL AND g.mtime_ns IS NOT NULL"
+        " ORDER BY g.leaf_index",
+        (serial,),
+    )
+    known: dict[tuple[bytes, int, int], tuple[str, str]] = {}
+    for row in rows:
+        raw = row["source_path_b64"]
+        name = base64.b64decode(raw) if raw else str(row["source_path"]).encode("utf-8")
+        known[(name, int(row["size"]), int(row["mtime_ns"]))] = (
+            str(row["clip_id"]),
+            str(row["session_id"]),
+        )
+    return known
+
+
+def _known(item: FootageFile, match: tuple[str, str]) -> FileOutcome:
+    clip_id, session_id = match
+    return FileOutcome(
+        source_path=display_path(item.rel_path),
+        source_path_b64=path_b64(item.rel_path),
+        status="known",
+        kind=item.kind,
+        size=item.size,
+        clip_id=clip_id,
+        reason=f"unchanged since session {session_id} copied it (same name, size and "
+        'modification time): not read again (docking.recheck = "metadata")',
+    )
+
+
 def new_session_id() -> str:
     return f"S{utc_now():%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
 
@@ -231,6 +275,9 @@ class IngestSession:
         on_file: Callable[[], None] | None = None,
         stop: threading.Event | None = None,
         stop_mid_file: bool = False,
+        recheck: str = "content",
+        slot: str | None = None,
+        usb: dict[str, Any] | None = None,
     ) -> None:
         self.station = station
         # Set to stop: no further file is started, the rest stay on the recorder, and the
@@ -241,6 +288,11 @@ class IngestSession:
         self.stop = stop
         self.stop_mid_file = stop_mid_file
         self.session_id: str | None = None  # once the session is on record
+        # "metadata": files whose path, size and mtime match what a finished session of
+        # this recorder copied are not read again (a recorder left docked, a restart).
+        self.recheck = recheck
+        self.slot = slot
+        self.usb = usb
         self.source = source
         self.officer = officer
         self.recorder_override = recorder
@@ -278,18 +330,38 @@ class IngestSession:
         # The mount folder's name may not be UTF-8: the ledger gets its readable form.
         source = display_path(os.fsencode(self.source))
         report = SessionReport(new_session_id(), serial, source, officer)
+        scan = None
+        known: dict[tuple[bytes, int, int], tuple[str, str]] = {}
+        if self.recheck == "metadata":
+            scan = volume.scan()
+            known = _known_files(conn, serial)
+            matched = [known.get((f.rel_path, f.size, f.mtime_ns)) for f in scan.files]
+            if scan.files and all(matched) and not scan.refused:
+                # Nothing new on a recorder left docked: no session, nothing read.
+                report.already_safe_in = max(m[1] for m in matched if m)
+                report.outcomes = [
+                    _known(f, m) for f, m in zip(scan.files, matched, strict=True) if m
+                ]
+                return report
         led = self.station.ledger(conn)
         self._open_session(conn, led, report, volume)
         self.session_id = report.session_id
         # From here on the session is on record: whatever happens, it is closed on record.
         try:
-            scan = volume.scan()
+            if scan is None:
+                scan = volume.scan()
+            to_read = [f for f in scan.files if (f.rel_path, f.size, f.mtime_ns) not in known]
+            report.outcomes += [
+                _known(f, known[(f.rel_path, f.size, f.mtime_ns)])
+                for f in scan.files
+                if (f.rel_path, f.size, f.mtime_ns) in known
+            ]
             conn.execute(
-                "UPDATE docking_sessions SET files = ? WHERE session_id = ?",
-                (len(scan.files), report.session_id),
+                "UPDATE docking_sessions SET files = ?, bytes_total = ? WHERE session_id = ?",
+                (len(to_read), sum(f.size for f in to_read), report.session_id),
             )
             if self.on_plan:
-                self.on_plan(len(scan.files), sum(f.size for f in scan.files))
+                self.on_plan(len(to_read), sum(f.size for f in to_read))
             for refusal in scan.refused:
                 report.outcomes.append(
                     FileOutcome(
@@ -300,11 +372,16 @@ class IngestSession:
                     )
                 )
             engine = self.station.engine(volume_root=volume.root)
-            for item in scan.files:
+            for item in to_read:
                 if self.stop is not None and self.stop.is_set():
                     report.outcomes.append(_not_copied(item, STOPPED))
                     continue
                 report.outcomes.append(self._ingest_file(conn, led, engine, report, serial, item))
+                conn.execute(
+                    "UPDATE docking_sessions SET files_done = files_done + 1,"
+                    " bytes_done = bytes_done + ? WHERE session_id = ?",
+                    (item.size, report.session_id),
+                )
                 if self.on_file:
                     self.on_file()
             self._close(conn, led, report)
@@ -319,6 +396,20 @@ class IngestSession:
         serial, officer = report.recorder, report.officer
         now = iso(utc_now())
         with transaction(conn):
+            # Two recorders reporting one serial are two devices, never one: the second is
+            # refused while the first one's session is open (checked under the write lock).
+            other = conn.execute(
+                "SELECT session_id, volume, slot FROM docking_sessions"
+                " WHERE recorder = ? AND state = 'open' AND volume != ?",
+                (serial, report.source),
+            ).fetchone()
+            if other is not None:
+                where = f"slot {other['slot']}" if other["slot"] else other["volume"]
+                raise SourceError(
+                    f"recorder serial {serial} is already docked at {where} (session "
+                    f"{other['session_id']}): two recorders reporting one serial are not "
+                    "merged; take this one out and have its serial checked"
+                )
             conn.execute(
                 "INSERT INTO recorders (serial, model, serial_source, first_seen, last_seen)"
                 " VALUES (?, ?, ?, ?, ?) ON CONFLICT (serial) DO UPDATE SET last_seen = ?",
@@ -332,12 +423,14 @@ class IngestSession:
                     "volume": report.source,
                     "officer": officer,
                     "recorder_model": volume.model,
+                    "slot": self.slot,
+                    "usb": self.usb,
                 },
             )
             conn.execute(
                 "INSERT INTO docking_sessions (session_id, recorder, volume, officer,"
-                " opened_at, state, files, opened_leaf, owner)"
-                " VALUES (?, ?, ?, ?, ?, 'open', ?, ?, ?)",
+                " opened_at, state, files, opened_leaf, owner, slot, usb_port, phase)"
+                " VALUES (?, ?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, 'copying')",
                 (
                     report.session_id,
                     serial,
@@ -347,6 +440,8 @@ class IngestSession:
                     0,
                     opened.index,
                     current_owner(),
+                    self.slot,
+                    (self.usb or {}).get("port_path"),
                 ),
             )
 
@@ -490,7 +585,8 @@ class IngestSession:
             )
             conn.execute(
                 "UPDATE docking_sessions SET closed_at = ?, state = ?, clips_new = ?,"
-                " clips_seen = ?, problems = ?, closed_leaf = ? WHERE session_id = ?",
+                " clips_seen = ?, problems = ?, closed_leaf = ?, phase = ?"
+                " WHERE session_id = ?",
                 (
                     iso(utc_now()),
                     "closed" if report.ok else "incomplete",
@@ -498,6 +594,7 @@ class IngestSession:
                     report.count("seen"),
                     json.dumps(problems, ensure_ascii=False),
                     closed.index,
+                    "verified" if report.ok else "incomplete",
                     report.session_id,
                 ),
             )

@@ -126,7 +126,7 @@ def close_incomplete(
         "docking.closed", {"session_id": session_id, "clips": clips, "problems": problems}
     )
     conn.execute(
-        "UPDATE docking_sessions SET state = 'incomplete', closed_at = ?, problems = ?,"
-        " closed_leaf = ? WHERE session_id = ? AND state = 'open'",
+        "UPDATE docking_sessions SET state = 'incomplete', phase = 'incomplete', closed_at = ?,"
+        " problems = ?, closed_leaf = ? WHERE session_id = ? AND state = 'open'",
         (iso(utc_now()), json.dumps(problems, ensure_ascii=False), leaf.index, session_id),
     )
