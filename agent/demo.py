@@ -70,7 +70,10 @@ def run_demo(data_dir: Path, *, recorders: int, clips: int, as_json: bool) -> in
     daemon = Daemon(station, progress=progress)
     results = daemon.ingest_all(volumes_under(config.docking.mount_root))
     daemon.close()
-    reports = [r for r in results if r is not None]
+    # A recorder already copied by an earlier run of the demo is not read again
+    # (docking.recheck = "metadata"): it has no new session to link.
+    unchanged = [r for r in results if r is not None and r.already_safe_in is not None]
+    reports = [r for r in results if r is not None and r.already_safe_in is None]
     progress.finish()
     for n, report in enumerate(sorted(reports, key=lambda r: r.recorder)):
         report.case_number = f"示范公(治)行字〔2026〕{1001 + n}号"
@@ -90,7 +93,10 @@ def run_demo(data_dir: Path, *, recorders: int, clips: int, as_json: bool) -> in
     summary: dict[str, Any] = {
         "station": config.station.id,
         "data_dir": str(data_dir),
-        "recorders": len(reports),
+        "recorders": len(reports) + len(unchanged),
+        "recorders_unchanged": [
+            {"recorder": r.recorder, "session_id": r.already_safe_in} for r in unchanged
+        ],
         "sessions": [r.as_json() for r in reports],
         "clips_new": sum(r.count("new") for r in reports),
         "clips_already_stored": sum(r.count("seen") for r in reports),
@@ -108,6 +114,11 @@ def run_demo(data_dir: Path, *, recorders: int, clips: int, as_json: bool) -> in
     if as_json:
         print(json.dumps(summary, ensure_ascii=False, indent=1))
     else:
+        for done in unchanged:
+            print(
+                f"  {done.recorder}: unchanged since session {done.already_safe_in}: "
+                "not read again, already safe"
+            )
         for failure in daemon.failures:
             print(f"  {printable(str(failure.volume))}: failed: {failure.error}")
         for report in reports:
