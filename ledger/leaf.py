@@ -36,6 +36,7 @@ RECORDER_WIPED: Final = "recorder.wiped"
 CONFIG_CHANGED: Final = "config.changed"
 KEY_ROTATED: Final = "key.rotated"
 CLOCK_ADJUSTED: Final = "clock.adjusted"
+OFFICER_ASSIGNED: Final = "officer.assigned"
 
 _CASE_KEYS = frozenset(
     {"clip_id", "session_id", "case_number", "officer", "object_of_proof", "reason"}
@@ -76,6 +77,9 @@ KINDS: Final[dict[str, frozenset[str]]] = {
     CONFIG_CHANGED: frozenset({"config_sha256", "previous_sha256"}),
     KEY_ROTATED: frozenset({"old_key", "new_key"}),
     CLOCK_ADJUSTED: frozenset({"from", "to", "source"}),
+    OFFICER_ASSIGNED: frozenset(
+        {"recorder", "officer", "valid_from", "set_by", "source", "previous"}
+    ),
 }
 
 TOP_LEVEL_KEYS: Final = ("at", "body", "index", "kind", "prev", "station", "v")

@@ -32,6 +32,7 @@ from ledger.leaf import (
     DOCKING_OPENED,
     KEY_ROTATED,
     KINDS,
+    OFFICER_ASSIGNED,
     STATION_BOOTED,
     check_leaf_bytes,
 )
@@ -149,6 +150,14 @@ BODY_TYPES: Final[dict[str, dict[str, _Check]]] = {
     CONFIG_CHANGED: {"config_sha256": _text, "previous_sha256": _text_or_null},
     KEY_ROTATED: {"old_key": _text, "new_key": _text},
     CLOCK_ADJUSTED: {"from": _text, "to": _text, "source": _text},
+    OFFICER_ASSIGNED: {
+        "recorder": _text,
+        "officer": _text,
+        "valid_from": _text,
+        "set_by": _text,
+        "source": _text,
+        "previous": _text_or_null,
+    },
 }
 
 
