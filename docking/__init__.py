@@ -1,5 +1,6 @@
 """The door: recorder detection, mount watching, recorder profiles, simulated recorders."""
 
+from docking.clock import RecorderClock, clock_offset_seconds, read_recorder_clock
 from docking.detector import (
     DetectorFactory,
     Docked,
@@ -20,7 +21,13 @@ from docking.errors import (
     VolumeNotFoundError,
 )
 from docking.names import display_path, path_b64
-from docking.profiles import RecorderProfile, get_profile, load_profiles, profile_for_usb
+from docking.profiles import (
+    RecorderProfile,
+    WipePolicy,
+    get_profile,
+    load_profiles,
+    profile_for_usb,
+)
 from docking.simulated import SimulatedVolume, generate_volume
 from docking.volume import FootageFile, RecorderVolume, Refusal, VolumeScan, open_volume
 from docking.watcher import MountWatcher
@@ -36,6 +43,7 @@ __all__ = [
     "MountWatcher",
     "NotARecorderError",
     "ProfileError",
+    "RecorderClock",
     "RecorderDetector",
     "RecorderProfile",
     "RecorderVolume",
@@ -48,6 +56,8 @@ __all__ = [
     "VolumeError",
     "VolumeNotFoundError",
     "VolumeScan",
+    "WipePolicy",
+    "clock_offset_seconds",
     "display_path",
     "generate_volume",
     "get_profile",
@@ -55,4 +65,5 @@ __all__ = [
     "open_volume",
     "path_b64",
     "profile_for_usb",
+    "read_recorder_clock",
 ]

@@ -1,25 +1,53 @@
 """Recorder profiles: where a recorder family keeps footage and how it names files.
 
 Profiles are data, kept in ``config/recorders.toml`` beside the station config and read
-with :mod:`importlib.resources`, so that a new recorder family needs no code change.
+with :mod:`importlib.resources`, so that a new recorder family needs no code change: its
+footage globs, name pattern and time format, device-info keys, the marks of "important"
+clips, how its clock is read at docking, how its sidecars pair with clips, and how strict
+its wipe must be. Each profile also describes its own file names (``layout``), which the
+simulated recorder writes and a test reads back through the rest of the profile.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from functools import cache
 from importlib import resources
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from docking.errors import ProfileError
+from docking.profile_fields import (
+    SAMPLE_TIME,
+    ClockRule,
+    ClockSyncFile,
+    Layout,
+    NoClock,
+    check_time_format,
+)
 
 PROFILES_RESOURCE = "recorders.toml"
 
 FootageKind = Literal["video", "audio", "photo", "sidecar", "other"]
+WipePolicy = Literal["never", "after_verified", "after_central_confirmed"]
+SidecarRule = Literal["stem", "stem-same-folder", "none"]
+ClockMethod = Literal["device-info", "newest-file", "none"]
+
+# From the most to the least permissive: a profile may only move a station's policy right.
+_WIPE_ORDER: tuple[WipePolicy, ...] = ("after_verified", "after_central_confirmed", "never")
+_PRIMARY_ORDER: tuple[FootageKind, ...] = ("video", "audio", "photo")
 
 
 class UsbId(BaseModel):
@@ -56,6 +84,34 @@ class RecorderProfile(BaseModel):
     officer_key: str = Field(description="Device-info key of the officer id.")
     time_pattern: str = Field(description="Regex on the file name; group 1 is the time.")
     time_format: str = Field(description="strptime format of the time group.")
+    important: tuple[str, ...] = Field(
+        default=(),
+        description="Regexes (case-insensitive) searched in a file's path below the volume "
+        "root; a match marks a clip the officer flagged as important.",
+    )
+    clock: ClockRule = Field(
+        default=NoClock(method="none"),
+        description='How the recorder\'s clock is read at docking: { method = "device-info", '
+        'key, format }, { method = "newest-file" } or "none".',
+    )
+    clock_sync_file: ClockSyncFile | None = Field(
+        default=None,
+        description="A time-sync file the station may write to the recorder; off unless set.",
+    )
+    wipe: WipePolicy | None = Field(
+        default=None,
+        description="When files may be removed from this recorder; unset follows the "
+        "station's docking.wipe, and a profile can only make it stricter.",
+    )
+    sidecar_of: SidecarRule = Field(
+        default="stem-same-folder",
+        description="How a sidecar (GPS track, log) finds its clip: the same stem in the same "
+        "folder, the same stem in any folder ('stem'), or not at all ('none').",
+    )
+    layout: Layout | None = Field(
+        default=None,
+        description="How this recorder names its files; the simulated recorder writes it.",
+    )
 
     @field_validator("video", "audio", "photo", "sidecar", mode="after")
     @classmethod
@@ -72,6 +128,58 @@ class RecorderProfile(BaseModel):
         if compiled.groups < 1:
             raise ValueError("needs one group holding the time text")
         return value
+
+    _time_format = field_validator("time_format")(check_time_format)
+
+    @field_validator("important")
+    @classmethod
+    def _check_important(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for pattern in value:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"{pattern!r} is not a regular expression: {exc}") from None
+        return value
+
+    @field_validator("clock", mode="before")
+    @classmethod
+    def _clock_by_name(cls, value: object) -> object:
+        return {"method": value} if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _check_layout(self) -> RecorderProfile:
+        """The layout's names must be read back by this very profile (kind, time, mark)."""
+        layout = self.layout
+        if layout is None:
+            return self
+        primaries = [("video", layout.video), ("audio", layout.audio), ("photo", layout.photo)]
+        for kind, template in primaries:
+            if template is None:
+                continue
+            marked = self.important and "{mark" in template
+            for important in (False, True) if marked else (False,):
+                try:
+                    self._check_name(layout, template, kind, important)
+                except ValueError as exc:
+                    raise ValueError(f"layout.{kind}: {exc}") from None
+        return self
+
+    def _check_name(self, layout: Layout, template: str, kind: str, important: bool) -> None:
+        path = layout.render(template, mark=layout.mark if important else "")
+        folder, _, name = path.rpartition("/")
+        if self.kind_of(name) != kind:
+            raise ValueError(f"{path!r} is not a {kind} file by this profile's extensions")
+        if not self.footage_matcher().match(path):
+            raise ValueError(f"{path!r} is outside the footage globs")
+        if self.recorder_time(name) != SAMPLE_TIME.isoformat():
+            raise ValueError(f"time_pattern and time_format do not read the time in {name!r}")
+        if self.is_important(path) != important:
+            state = "is not" if important else "is"
+            raise ValueError(f"{path!r} {state} marked important by the important patterns")
+        for sidecar in layout.sidecars if kind == "video" else ():
+            side = layout.render(sidecar, folder=folder, stem=name.rpartition(".")[0] or name)
+            if self.kind_of(side) != "sidecar":
+                raise ValueError(f"sidecar {side!r} is not a sidecar by this profile's extensions")
 
     def kind_of(self, name: str) -> FootageKind:
         """The kind of a file, from its extension (``other`` when the profile lists none)."""
@@ -105,6 +213,48 @@ class RecorderProfile(BaseModel):
     def footage_matcher(self) -> re.Pattern[str]:
         """One case-insensitive regex matching every footage glob (FAT ignores case)."""
         return _compiled("|".join(f"(?:{_glob_to_regex(g)})" for g in self.footage), re.I)
+
+    def is_important(self, rel_path: str | bytes) -> bool:
+        """Whether the officer marked this file important (a mark in its name or folder)."""
+        text = os.fsdecode(rel_path) if isinstance(rel_path, bytes) else rel_path
+        return any(_compiled(p, re.I).search(text) for p in self.important)
+
+    def wipe_policy(self, station: WipePolicy) -> WipePolicy:
+        """The stricter of the station's policy and this profile's (never the looser)."""
+        if self.wipe is None:
+            return station
+        return max(station, self.wipe, key=_WIPE_ORDER.index)
+
+    def pair_sidecars(self, rel_paths: Iterable[bytes]) -> dict[bytes, bytes]:
+        """Each sidecar's clip: ``{sidecar path: clip path}`` by ``sidecar_of``.
+
+        Stems compare case-insensitively (FAT). A clip in the sidecar's own folder wins;
+        under ``stem`` a single clip elsewhere is taken; several candidates in other
+        folders leave the sidecar unpaired rather than guessed. Among files of one stem
+        in one folder, video is preferred over audio over photo.
+        """
+        if self.sidecar_of == "none":
+            return {}
+        by_stem: dict[bytes, list[tuple[int, bytes, bytes]]] = {}
+        sidecars: list[tuple[bytes, bytes, bytes]] = []
+        for rel in rel_paths:
+            folder, _, name = rel.rpartition(b"/")
+            stem = name.rpartition(b".")[0] or name
+            key = os.fsdecode(stem).casefold().encode("utf-8", "surrogateescape")
+            kind = self.kind_of(os.fsdecode(name))
+            if kind == "sidecar":
+                sidecars.append((rel, folder, key))
+            elif kind in _PRIMARY_ORDER:
+                by_stem.setdefault(key, []).append((_PRIMARY_ORDER.index(kind), folder, rel))
+        pairs: dict[bytes, bytes] = {}
+        for rel, folder, key in sidecars:
+            candidates = sorted(by_stem.get(key, []))
+            here = [c for c in candidates if c[1] == folder]
+            if here:
+                pairs[rel] = here[0][2]
+            elif self.sidecar_of == "stem" and len({c[1] for c in candidates}) == 1:
+                pairs[rel] = candidates[0][2]
+        return pairs
 
 
 @cache
@@ -149,7 +299,7 @@ def parse_profiles(text: str, source: str = PROFILES_RESOURCE) -> dict[str, Reco
             profiles[name] = RecorderProfile.model_validate({**table, "name": name})
         except ValidationError as exc:
             problems = "; ".join(
-                f"profiles.{name}.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+                ".".join(["profiles", name, *(str(p) for p in err["loc"])]) + f": {err['msg']}"
                 for err in exc.errors()
             )
             raise ProfileError(f"{source}: fix these keys: {problems}") from None
@@ -185,9 +335,14 @@ def profile_for_model(model: str | None, default: RecorderProfile) -> RecorderPr
     return default
 
 
-def profile_for_usb(vendor_id: int, product_id: int) -> RecorderProfile | None:
-    """The profile claiming these USB ids; example ids never match a real device."""
-    for profile in load_profiles().values():
+def profile_for_usb(
+    vendor_id: int, product_id: int, *, profiles: Mapping[str, RecorderProfile] | None = None
+) -> RecorderProfile | None:
+    """The profile claiming these USB ids; example ids never match a real device.
+
+    ``profiles`` defaults to the shipped ones (a test may pass its own table).
+    """
+    for profile in (load_profiles() if profiles is None else profiles).values():
         for usb in profile.usb:
             if not usb.example and (usb.vendor_id, usb.product_id) == (vendor_id, product_id):
                 return profile

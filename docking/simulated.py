@@ -1,9 +1,11 @@
 """A simulated body-worn recorder: a folder laid out like a docked camera's volume.
 
-There is no USB on the test machines, so tests and the demo dock this instead. The clips
+There is no USB on the test machines, so tests and the demo dock this instead. The volume
+follows a recorder profile's ``layout`` (the generic one unless another is named): clips
 are real H.264/AAC files made by ffmpeg, tagged the way recorders tag them (``creation_time``
-in UTC, an ISO 6709 ``location``), named by the recorder's local clock, with an NMEA track
-beside each clip and a ``DEVICE.INF`` holding the serial. Helpers at the end make the
+in UTC, an ISO 6709 ``location``), named by the recorder's local clock, with the profile's
+sidecars (NMEA tracks, logs) beside each clip and its device-info file holding the serial,
+the officer and, where the profile reads it there, the clock. Helpers at the end make the
 hostile content that real recorders produce when a battery dies mid-write.
 """
 
@@ -12,19 +14,24 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
-from docking.errors import SimulatorError
+from config.common import iso_utc
+from docking.errors import ProfileError, SimulatorError
+from docking.profile_fields import DeviceInfoClock, Layout
+from docking.profiles import RecorderProfile, get_profile
 
 DEFAULT_START = datetime(2026, 11, 22, 8, 30, 15)
 DEFAULT_PLACE = (31.2304, 121.4737)
 CLIP_GAP = timedelta(seconds=5)  # recorders start a new file after a short pause
-MEDIA_DIR = "DCIM/100MEDIA"
-AUDIO_DIR = "RECORD"
-DEVICE_INFO = "DEVICE.INF"
+DOCKED_AFTER = timedelta(minutes=1)  # the device-info clock: docked a minute after the last file
 _BITEXACT = ["-fflags", "+bitexact", "-flags:v", "+bitexact", "-flags:a", "+bitexact"]
+_CONTAINERS = {"mp4": "mp4", "mov": "mov", "avi": "avi", "ts": "mpegts", "mkv": "matroska",
+               "3gp": "3gp"}  # fmt: skip
+_TRACKS = frozenset({"nmea", "gps"})
 
 
 @dataclass(frozen=True)
@@ -40,6 +47,13 @@ class SimulatedVolume:
     audio: list[Path] = field(default_factory=list)
     photos: list[Path] = field(default_factory=list)
     device_info: Path | None = None
+    profile: str = "generic"
+    firmware: str = "1.0.0"
+    important: list[Path] = field(default_factory=list)  # files carrying the important mark
+    sidecar_of: dict[Path, Path] = field(default_factory=dict)  # sidecar -> its clip
+    times: dict[Path, str] = field(default_factory=dict)  # recorder time in each name
+    last_write: str | None = None  # the recorder's clock at its last write (naive ISO)
+    clock: str | None = None  # the clock written into device-info, if the profile reads it
 
 
 def generate_volume(
@@ -50,76 +64,185 @@ def generate_volume(
     seconds: float = 2,
     start: datetime = DEFAULT_START,
     place: tuple[float, float] | None = DEFAULT_PLACE,
-    model: str = "EVIDOCK-SIM",
+    model: str | None = None,
     size: tuple[int, int] = (320, 240),
     officer: str = "000123",
     firmware: str = "1.0.0",
     utc_offset: timedelta = timedelta(hours=8),
     audio: bool = False,
     photo: bool = False,
+    profile: str | RecorderProfile = "generic",
+    important: Collection[int] = (),
+    clock: datetime | None = None,
 ) -> SimulatedVolume:
     """Write a recorder volume under ``root`` (created if missing) and describe it.
 
     ``start`` is what the recorder's clock shows; ``utc_offset`` (or, for an aware
-    ``start``, its own offset) turns it into the UTC ``creation_time`` tag, as a recorder
-    set to Beijing time writes it. File names and
-    contents depend only on the arguments, so two calls give byte-identical volumes.
+    ``start``, its own offset) turns it into the UTC ``creation_time`` tag and the mtimes,
+    as a recorder set to Beijing time writes them. ``profile`` names the layout;
+    ``important`` the clip numbers (from 1) the officer marked (where the layout has a
+    mark); ``clock`` what the
+    device-info file says the recorder's clock shows (a minute after its last file by
+    default), for profiles that read it there. ``model`` defaults to the profile's first
+    model name. File names and contents depend only on the arguments, so two calls give
+    byte-identical volumes.
     """
+    chosen = _profile(profile)
+    layout = chosen.layout
+    if layout is None:
+        raise SimulatorError(
+            f"recorder profile {chosen.name!r} has no layout: add [profiles.{chosen.name}.layout]"
+        )
     offset = start.utcoffset()
     if offset is not None:
         # An aware start says both what the recorder's clock shows and its zone.
         start, utc_offset = start.replace(tzinfo=None), offset
-    media = root / MEDIA_DIR
-    media.mkdir(parents=True, exist_ok=True)
-    made_clips: list[Path] = []
-    sidecars: list[Path] = []
-    audio_files: list[Path] = []
-    photos: list[Path] = []
+    made = _Made(root, layout, serial, officer, utc_offset)
     length = timedelta(seconds=seconds)
     at = start
     for number in range(1, clips + 1):
-        base = f"{at:%Y%m%d_%H%M%S}_{number:04d}"
-        clip = media / f"{base}.MP4"
+        marked = number in important
+        clip = made.file(layout.video, at, number, marked=marked)
         location = iso6709(place) if place else None
-        write_clip(clip, seconds=seconds, size=size, creation_time=_utc_text(at, utc_offset),
-                   location=location)  # fmt: skip
-        _stamp(clip, at + length, utc_offset)
-        made_clips.append(clip)
-        if place is not None:
-            track = media / f"{base}.NMEA"
-            track.write_text(nmea_track(at - utc_offset, place, seconds), "ascii")
-            _stamp(track, at + length, utc_offset)
-            sidecars.append(track)
+        created = _utc_text(at, utc_offset)
+        write_clip(clip, seconds=seconds, size=size, creation_time=created, location=location,
+                   container=_container(clip))  # fmt: skip
+        made.stamp(clip, at + length)
+        made.clips.append(clip)
+        for template in layout.sidecars:
+            made.sidecar(template, clip, at, seconds, place)
+        if marked and layout.mark:
+            # the clip, and each sidecar that took the mark with the clip's stem
+            carrying = [clip, *(side for side, of in made.sidecar_of.items() if of == clip)]
+            made.important += [f for f in carrying if layout.mark in f.relative_to(root).as_posix()]
         at += length + CLIP_GAP
     if audio:
-        recording = root / AUDIO_DIR / f"{at:%Y%m%d_%H%M%S}_{clips + 1:04d}.WAV"
-        recording.parent.mkdir(parents=True, exist_ok=True)
+        template = _template(chosen, layout.audio, "audio")
+        recording = made.file(template, at, clips + 1, marked=False)
         write_audio(recording, seconds=seconds)
-        _stamp(recording, at + length, utc_offset)
-        audio_files.append(recording)
+        made.stamp(recording, at + length)
+        made.audio.append(recording)
         at += length + CLIP_GAP
     if photo:
-        picture = media / f"{at:%Y%m%d_%H%M%S}_{clips + 2:04d}.JPG"
+        picture = made.file(_template(chosen, layout.photo, "photo"), at, clips + 2, marked=False)
         write_photo(picture, size=size)
-        _stamp(picture, at, utc_offset)
-        photos.append(picture)
-    info = root / DEVICE_INFO
-    info.write_text(
-        f"# evidock simulated recorder\nserial={serial}\nmodel={model}\n"
-        f"firmware={firmware}\nofficer={officer}\n",
-        "utf-8",
-    )
+        made.stamp(picture, at)
+        made.photos.append(picture)
+    shown_model = model or (chosen.models[0] if chosen.models else chosen.name.upper())
+    clock_text = None
+    lines = [
+        "# evidock simulated recorder",
+        f"{chosen.serial_key}{chosen.device_info_separator}{serial}",
+        f"{chosen.model_key}{chosen.device_info_separator}{shown_model}",
+        f"{chosen.firmware_key}{chosen.device_info_separator}{firmware}",
+        f"{chosen.officer_key}{chosen.device_info_separator}{officer}",
+    ]
+    if isinstance(chosen.clock, DeviceInfoClock):
+        shows = clock or (made.last_write or start) + DOCKED_AFTER
+        clock_text = shows.replace(tzinfo=None).isoformat()
+        clock_value = shows.strftime(chosen.clock.format)
+        lines.append(f"{chosen.clock.key}{chosen.device_info_separator}{clock_value}")
+    info = root / chosen.device_info[0]
+    info.parent.mkdir(parents=True, exist_ok=True)
+    info.write_text("\n".join(lines) + "\n", "utf-8")
     return SimulatedVolume(
         root=root,
         serial=serial,
-        model=model,
+        model=shown_model,
         officer=officer,
-        clips=made_clips,
-        sidecars=sidecars,
-        audio=audio_files,
-        photos=photos,
+        clips=made.clips,
+        sidecars=made.sidecars,
+        audio=made.audio,
+        photos=made.photos,
         device_info=info,
+        profile=chosen.name,
+        firmware=firmware,
+        important=made.important,
+        sidecar_of=made.sidecar_of,
+        times=made.times,
+        last_write=made.last_write.isoformat() if made.last_write else None,
+        clock=clock_text,
     )
+
+
+@dataclass
+class _Made:
+    """The files of one simulated volume as they are written."""
+
+    root: Path
+    layout: Layout
+    serial: str
+    officer: str
+    utc_offset: timedelta
+    clips: list[Path] = field(default_factory=list)
+    sidecars: list[Path] = field(default_factory=list)
+    audio: list[Path] = field(default_factory=list)
+    photos: list[Path] = field(default_factory=list)
+    important: list[Path] = field(default_factory=list)
+    sidecar_of: dict[Path, Path] = field(default_factory=dict)
+    times: dict[Path, str] = field(default_factory=dict)
+    last_write: datetime | None = None
+
+    def path(self, template: str, at: datetime, number: int, mark: str, **extra: str) -> Path:
+        values = {"time": at, "seq": number, "device": self.serial, "officer": self.officer}
+        return self.root / self.layout.render(template, **values, mark=mark, **extra)
+
+    def file(self, template: str, at: datetime, number: int, *, marked: bool) -> Path:
+        path = self.path(template, at, number, self.layout.mark if marked else "")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.times[path] = at.isoformat()
+        return path
+
+    def sidecar(
+        self,
+        template: str,
+        clip: Path,
+        at: datetime,
+        seconds: float,
+        place: tuple[float, float] | None,
+    ) -> None:
+        rel = PurePosixPath(clip.relative_to(self.root).as_posix())
+        path = self.path(template, at, 0, "", folder=str(rel.parent), stem=rel.stem)
+        end = at + timedelta(seconds=seconds)
+        if path.suffix.lower().lstrip(".") in _TRACKS:
+            if place is None:
+                return  # no fix, no track
+            text = nmea_track(at - self.utc_offset, place, seconds)
+        else:
+            text = f"{at:%Y-%m-%d %H:%M:%S} REC START {clip.name}\r\n"
+            text += f"{end:%Y-%m-%d %H:%M:%S} REC STOP\r\n"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, "ascii")
+        self.stamp(path, end)
+        self.times[path] = at.isoformat()
+        self.sidecars.append(path)
+        self.sidecar_of[path] = clip
+
+    def stamp(self, path: Path, local: datetime) -> None:
+        """Set the mtime a recorder's clock would give (deterministic, unlike 'now')."""
+        epoch = (local - self.utc_offset).replace(tzinfo=UTC).timestamp()
+        os.utime(path, ns=(int(epoch * 1e9), int(epoch * 1e9)))
+        if self.last_write is None or local > self.last_write:
+            self.last_write = local
+
+
+def _profile(profile: str | RecorderProfile) -> RecorderProfile:
+    if isinstance(profile, RecorderProfile):
+        return profile
+    try:
+        return get_profile(profile)
+    except ProfileError as exc:
+        raise SimulatorError(str(exc)) from None
+
+
+def _template(profile: RecorderProfile, template: str | None, kind: str) -> str:
+    if template is None:
+        raise SimulatorError(f"recorder profile {profile.name!r} has no {kind} in its layout")
+    return template
+
+
+def _container(path: Path) -> str:
+    return _CONTAINERS.get(path.suffix.lower().lstrip("."), "mp4")
 
 
 def iso6709(place: tuple[float, float]) -> str:
@@ -152,8 +275,10 @@ def write_clip(
     creation_time: str | None = None,
     location: str | None = None,
     faststart: bool = False,
+    container: str = "mp4",
 ) -> Path:
-    """An H.264/AAC MP4 made by ffmpeg from test patterns (moov at the end unless faststart)."""
+    """An H.264/AAC clip made by ffmpeg from test patterns: MP4 (moov at the end unless
+    faststart) unless ``container`` names another ffmpeg muxer (``avi``, ``mpegts``...)."""
     width, height = size
     args = [
         "-f", "lavfi", "-i", f"testsrc2=size={width}x{height}:rate=15:duration={seconds}",
@@ -166,8 +291,9 @@ def write_clip(
         args += ["-metadata", f"creation_time={creation_time}"]
     if location:
         args += ["-metadata", f"location={location}"]
-    args += ["-movflags", "+use_metadata_tags" + ("+faststart" if faststart else "")]
-    _run_ffmpeg([*args, "-f", "mp4", os.fspath(path)])
+    if container in ("mp4", "mov", "3gp"):
+        args += ["-movflags", "+use_metadata_tags" + ("+faststart" if faststart else "")]
+    _run_ffmpeg([*args, "-f", container, os.fspath(path)])
     return path
 
 
@@ -216,14 +342,7 @@ def write_empty(dest: Path) -> Path:
 
 
 def _utc_text(local: datetime, utc_offset: timedelta) -> str:
-    utc = (local - utc_offset).replace(tzinfo=UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _stamp(path: Path, local: datetime, utc_offset: timedelta) -> None:
-    """Set the mtime a recorder's clock would give (deterministic, unlike 'now')."""
-    epoch = (local - utc_offset).replace(tzinfo=UTC).timestamp()
-    os.utime(path, ns=(int(epoch * 1e9), int(epoch * 1e9)))
+    return iso_utc((local - utc_offset).replace(tzinfo=UTC))
 
 
 def _run_ffmpeg(args: list[str]) -> None:
