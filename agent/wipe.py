@@ -233,8 +233,8 @@ class _Copy:
     leaf: Leaf
     ingested: Leaf
     window_size: int
-    first: str
-    last: str
+    first: str | None  # None: an empty file, which has no windows (and is never removed)
+    last: str | None
 
 
 class _Proofs:
@@ -285,17 +285,17 @@ class _Proofs:
         # (whether that read was checked, the windows) its clip's clip.ingested leaf says.
         source = leaf if "windows" in body else ingested
         windows = source.body.get("windows") or []
-        if not windows:
+        ends = (windows[0], windows[-1]) if windows else (None, None)
+        if (row["first_window"], row["last_window"]) != ends:
             return disagree
-        if (row["first_window"], row["last_window"]) != (windows[0], windows[-1]):
+        if not windows and ingested.body.get("size") != 0:
             return disagree
         return _Copy(
             row["clip_id"],
             leaf,
             ingested,
             int(source.body["window_size"]),
-            windows[0],
-            windows[-1],
+            *ends,
         )
 
     def verified(self, copy: _Copy) -> bool:
@@ -457,8 +457,9 @@ def _judge(
         entry.reason = NOT_VERIFIED
         return entry
     flagged = _flag(copy.ingested)
-    if flagged is not None:
-        entry.reason = flagged
+    if flagged is not None or copy.first is None or copy.last is None:
+        # Only an empty file has no windows, and it is flagged.
+        entry.reason = flagged or "no window hashes are recorded for it"
         return entry
     why = f"copy verified (clip {copy.clip_id}, ledger leaf {copy.leaf.index})"
     if policy == "after_central_confirmed":
