@@ -20,6 +20,7 @@ from docking.errors import (
     VolumeError,
     VolumeNotFoundError,
 )
+from docking.mounting import MountedVolume, Mounter, MountError, SystemMounter
 from docking.names import display_path, path_b64
 from docking.profiles import (
     RecorderProfile,
@@ -29,18 +30,26 @@ from docking.profiles import (
     profile_for_usb,
 )
 from docking.simulated import SimulatedVolume, generate_volume
+from docking.simulated_usb import SimulatedUsbBus, example_profile_for
+from docking.sysfs import SysfsBus, UsbBus, UsbRecord
+from docking.usb import DockedDevice, IgnoredDevice, UsbDetector
 from docking.volume import FootageFile, RecorderVolume, Refusal, VolumeScan, open_volume
 from docking.watcher import MountWatcher
 
 __all__ = [
     "DetectorFactory",
     "Docked",
+    "DockedDevice",
     "DockingError",
     "DockingEvent",
     "EventCallback",
     "FootageFile",
+    "IgnoredDevice",
+    "MountError",
     "MountRootError",
     "MountWatcher",
+    "MountedVolume",
+    "Mounter",
     "NotARecorderError",
     "ProfileError",
     "RecorderClock",
@@ -48,10 +57,16 @@ __all__ = [
     "RecorderProfile",
     "RecorderVolume",
     "Refusal",
+    "SimulatedUsbBus",
     "SimulatedVolume",
     "SimulatorError",
+    "SysfsBus",
+    "SystemMounter",
     "Undocked",
+    "UsbBus",
+    "UsbDetector",
     "UsbIdentity",
+    "UsbRecord",
     "VolumeCallback",
     "VolumeError",
     "VolumeNotFoundError",
@@ -59,6 +74,7 @@ __all__ = [
     "WipePolicy",
     "clock_offset_seconds",
     "display_path",
+    "example_profile_for",
     "generate_volume",
     "get_profile",
     "load_profiles",
