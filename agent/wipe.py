@@ -23,25 +23,23 @@ fails to go is reported, and the next wipe finds it again. Each file is removed 
 from __future__ import annotations
 
 import argparse
-import base64
 import contextlib
-import errno
-import hashlib
 import json
 import os
 import sqlite3
-import stat
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
 
+from agent.recorder_files import FileState, changed_reason, check_file, remove_file
 from agent.sessions import owner_alive
 from agent.station_args import UsageError, add_station_options, open_station, sign
-from config.common import describe_mode, iso_utc, printable, transaction, utc_now
+from agent.wipe_proofs import LedgerProofs, flagged_reason, newest_session, sightings_of
+from config.common import iso_utc, printable, transaction, utc_now
 from docking import FootageFile, RecorderProfile, display_path, open_volume, path_b64
-from ledger import Leaf, Ledger
+from ledger import Ledger
 
 Policy = Literal["after_verified", "after_central_confirmed", "never"]
 # Loosest first: a wipe may move right along this line, never left.
@@ -49,25 +47,11 @@ POLICIES: tuple[Policy, ...] = ("after_verified", "after_central_confirmed", "ne
 
 Writable = Callable[[Path], AbstractContextManager[Path]]
 
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-_FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY
-_MIB = 1024 * 1024
-
 
 def strictest(*policies: str | None) -> Policy:
     """The strictest of the policies given (None: no say)."""
     given = [cast(Policy, p) for p in policies if p is not None]
     return max(given, key=POLICIES.index) if given else "after_central_confirmed"
-
-
-@dataclass(frozen=True)
-class FileState:
-    """The recorder's file as it was checked, so its removal takes that file and no other."""
-
-    dev: int
-    ino: int
-    size: int
-    mtime_ns: int
 
 
 @dataclass
@@ -139,237 +123,6 @@ class WipeRefused(UsageError):
     """The wipe cannot run now (a session of the recorder is still copying)."""
 
 
-# -- what the recorder holds -------------------------------------------------------------
-
-
-def _open_parent(root_fd: int, rel: bytes) -> tuple[int, bytes]:
-    """The folder holding ``rel`` opened below ``root_fd`` name by name, never through a
-    link, and the file's name in it. The caller closes the descriptor."""
-    parts = rel.split(b"/")
-    if any(part in (b"", b".", b"..") for part in parts):
-        raise OSError(errno.EINVAL, "not a name below the recorder's root")
-    fd = os.dup(root_fd)
-    try:
-        for part in parts[:-1]:
-            child = os.open(part, _DIR_FLAGS, dir_fd=fd)
-            os.close(fd)
-            fd = child
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd, parts[-1]
-
-
-def _read_at(fd: int, offset: int, length: int) -> bytes:
-    data = b""
-    while len(data) < length:
-        got = os.pread(fd, length - len(data), offset + len(data))
-        if not got:
-            break
-        data += got
-    return data
-
-
-def _size_text(window_size: int) -> str:
-    return f"{window_size // _MIB} MiB" if window_size % _MIB == 0 else f"{window_size} bytes"
-
-
-def _inspect(
-    root_fd: int, rel: bytes, size: int, mtime_ns: int, window_size: int, first: str, last: str
-) -> FileState | str:
-    """The file's state if it is still the one copied, else why it is not."""
-    try:
-        parent, name = _open_parent(root_fd, rel)
-    except OSError as exc:
-        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-            return "a folder on its way is no longer a folder (a link?): never followed"
-        return f"cannot be opened ({exc.strerror})"
-    try:
-        fd = os.open(name, _FILE_FLAGS, dir_fd=parent)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            return "it is now a symbolic link: never followed, never removed"
-        return f"cannot be opened ({exc.strerror})"
-    finally:
-        os.close(parent)
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            return f"it is now {describe_mode(st.st_mode)}: never removed"
-        if st.st_size != size or st.st_mtime_ns != mtime_ns:
-            return _changed_reason(size, st.st_size)
-        last_offset = (size - 1) // window_size * window_size
-        for what, offset, expected in (("first", 0, first), ("last", last_offset, last)):
-            piece = _read_at(fd, offset, min(window_size, size - offset))
-            if hashlib.sha256(piece).hexdigest() != expected:
-                return (
-                    f"its content changed on the recorder after it was copied (its {what} "
-                    f"{_size_text(window_size)} differ from the copy's, though its size and "
-                    "time did not): report it"
-                )
-        return FileState(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
-    except OSError as exc:
-        return f"cannot be read ({exc.strerror})"
-    finally:
-        os.close(fd)
-
-
-def _changed_reason(copied: int, now: int) -> str:
-    what = f"size {copied} -> {now} bytes" if copied != now else "modification time differs"
-    return (
-        f"changed on the recorder since it was copied ({what}): docking the recorder again "
-        "copies this version"
-    )
-
-
-# -- what the station can prove ----------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Copy:
-    """A clip leaf proving a file's copy, with what the recorder's file must still match."""
-
-    clip_id: str
-    leaf: Leaf
-    ingested: Leaf
-    window_size: int
-    first: str | None  # None: an empty file, which has no windows (and is never removed)
-    last: str | None
-
-
-class _Proofs:
-    """Reads the ledger for one plan; every verdict comes from leaf bytes, the catalogue
-    rows only say where to look."""
-
-    def __init__(self, conn: sqlite3.Connection, ledger: Ledger, serial: str) -> None:
-        self.conn, self.ledger, self.serial = conn, ledger, serial
-        self._clips: dict[str, list[Leaf]] = {}
-        self._sessions: dict[str, bool] = {}
-
-    def clip_leaves(self, clip_id: str) -> list[Leaf]:
-        if clip_id not in self._clips:
-            self._clips[clip_id] = self.ledger.find(clip_id=clip_id)
-        return self._clips[clip_id]
-
-    def of_recorder(self, session_id: str, opened_leaf: int) -> bool:
-        if session_id not in self._sessions:
-            body = self.ledger.leaf(opened_leaf).body
-            self._sessions[session_id] = (
-                body.get("session_id") == session_id and body.get("recorder") == self.serial
-            )
-        return self._sessions[session_id]
-
-    def copy(self, row: sqlite3.Row, rel: bytes) -> _Copy | str:
-        """The leaf proving this sighting, or why it proves nothing."""
-        disagree = (
-            "the station's catalogue and its ledger disagree about this file: run `evidock verify`"
-        )
-        if not self.of_recorder(row["session_id"], row["opened_leaf"]):
-            return disagree
-        leaf = self.ledger.leaf(row["leaf_index"])
-        body = leaf.body
-        if (
-            leaf.kind not in ("clip.ingested", "clip.redocked")
-            or body.get("clip_id") != row["clip_id"]
-            or body.get("session_id") != row["session_id"]
-            or body.get("source_path") != display_path(rel)
-            or body.get("source_path_b64", path_b64(rel)) != path_b64(rel)
-        ):
-            return disagree
-        ingested = next(
-            (x for x in self.clip_leaves(row["clip_id"]) if x.kind == "clip.ingested"), None
-        )
-        if ingested is None or ingested.body.get("sha256") != body.get("sha256"):
-            return disagree
-        # A clip.redocked leaf read the same bytes again; what it does not say itself
-        # (whether that read was checked, the windows) its clip's clip.ingested leaf says.
-        source = leaf if "windows" in body else ingested
-        windows = source.body.get("windows") or []
-        ends = (windows[0], windows[-1]) if windows else (None, None)
-        if (row["first_window"], row["last_window"]) != ends:
-            return disagree
-        if not windows and ingested.body.get("size") != 0:
-            return disagree
-        return _Copy(
-            row["clip_id"],
-            leaf,
-            ingested,
-            int(source.body["window_size"]),
-            *ends,
-        )
-
-    def verified(self, copy: _Copy) -> bool:
-        body = copy.leaf.body if "verified" in copy.leaf.body else copy.ingested.body
-        return body.get("verified") is True
-
-    def confirmed(self, copy: _Copy) -> Leaf | None:
-        sha256, size = copy.ingested.body["sha256"], copy.ingested.body["size"]
-        for leaf in self.clip_leaves(copy.clip_id):
-            body = leaf.body
-            if (
-                leaf.kind == "clip.uploaded"
-                and body.get("sha256") == sha256
-                and body.get("confirmed_sha256") == sha256
-                and body.get("confirmed_size") == size
-            ):
-                return leaf
-        return None
-
-    def upload_state(self, clip_id: str) -> str:
-        row = self.conn.execute(
-            "SELECT state, last_error FROM upload_jobs WHERE clip_id = ? ORDER BY id DESC",
-            (clip_id,),
-        ).fetchone()
-        if row is None:
-            return "no upload is queued for it"
-        if row["state"] == "parked":
-            return f"its upload is parked ({row['last_error']}): fix that, then deliver"
-        if row["last_error"]:
-            return f"its upload failed and will be retried ({row['last_error']})"
-        return "its upload is queued: `evidock deliver` (or the daemon) sends it"
-
-
-def _flag(ingested: Leaf) -> str | None:
-    """Why a clip flagged at ingest stays on the recorder for a person to look at."""
-    body = ingested.body
-    if body.get("size") == 0:
-        return (
-            "empty file (0 bytes), flagged at ingest: the recorder may have failed while "
-            "recording; kept for a person to look at"
-        )
-    media = body.get("media")
-    if isinstance(media, dict) and media.get("readable") is False:
-        problem = media.get("problem") or "unknown problem"
-        return f"flagged at ingest ({problem}); kept for a person to look at"
-    return None
-
-
-def _sightings(conn: sqlite3.Connection, serial: str) -> dict[bytes, list[sqlite3.Row]]:
-    """Every recorded copy of this recorder's files by raw name, newest first."""
-    rows = conn.execute(
-        "SELECT s.*, d.opened_leaf FROM sightings s JOIN docking_sessions d"
-        " ON d.session_id = s.session_id WHERE d.recorder = ? ORDER BY s.leaf_index DESC",
-        (serial,),
-    ).fetchall()
-    found: dict[bytes, list[sqlite3.Row]] = {}
-    for row in rows:
-        b64 = row["source_path_b64"]
-        rel = base64.b64decode(b64) if b64 else str(row["source_path"]).encode("utf-8")
-        found.setdefault(rel, []).append(row)
-    return found
-
-
-def newest_session(conn: sqlite3.Connection, serial: str) -> sqlite3.Row | None:
-    return cast(
-        sqlite3.Row | None,
-        conn.execute(
-            "SELECT session_id, state, owner FROM docking_sessions WHERE recorder = ?"
-            " ORDER BY opened_at DESC, rowid DESC LIMIT 1",
-            (serial,),
-        ).fetchone(),
-    )
-
-
 # -- the plan ----------------------------------------------------------------------------
 
 NEVER = "the wipe policy is 'never': evidock removes nothing from this recorder"
@@ -401,8 +154,8 @@ def plan_wipe(
         WipeEntry(r.rel_path, False, f"{r.reason}; never removed", held=True) for r in scan.refused
     ]
     footage = volume.profile.footage_matcher()
-    sightings = _sightings(conn, serial)
-    proofs = _Proofs(conn, ledger, serial)
+    sightings = sightings_of(conn, serial)
+    proofs = LedgerProofs(conn, ledger, serial)
     root_fd = os.open(volume.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         for item in scan.files:
@@ -427,7 +180,7 @@ def plan_wipe(
 
 def _judge(
     root_fd: int,
-    proofs: _Proofs,
+    proofs: LedgerProofs,
     sightings: dict[bytes, list[sqlite3.Row]],
     item: FootageFile,
     policy: Policy,
@@ -445,7 +198,7 @@ def _judge(
                 "again (nothing is stored twice), then wipe"
             )
         else:
-            why = _changed_reason(rows[0]["size"] or 0, item.size)
+            why = changed_reason(rows[0]["size"] or 0, item.size)
         return WipeEntry(rel, False, why, held=True)
     entry = WipeEntry(rel, False, "", held=True, clip_id=row["clip_id"])
     entry.copied_in = row["session_id"]
@@ -456,7 +209,7 @@ def _judge(
     if not proofs.verified(copy):
         entry.reason = NOT_VERIFIED
         return entry
-    flagged = _flag(copy.ingested)
+    flagged = flagged_reason(copy.ingested)
     if flagged is not None or copy.first is None or copy.last is None:
         # Only an empty file has no windows, and it is flagged.
         entry.reason = flagged or "no window hashes are recorded for it"
@@ -471,7 +224,7 @@ def _judge(
             )
             return entry
         why += f", confirmed by central storage (leaf {uploaded.index})"
-    found = _inspect(
+    found = check_file(
         root_fd, rel, row["size"], row["mtime_ns"], copy.window_size, copy.first, copy.last
     )
     if isinstance(found, str):
@@ -552,7 +305,7 @@ def _remove(root: Path, going: list[WipeEntry], report: WipeReport) -> None:
     root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         for entry in going:
-            problem = _unlink(root_fd, entry)
+            problem = remove_file(root_fd, entry.rel_path, entry.state)
             if problem is None:
                 report.removed.append(entry)
             else:
@@ -563,28 +316,6 @@ def _remove(root: Path, going: list[WipeEntry], report: WipeReport) -> None:
         os.close(root_fd)
     # The removals reach the recorder's flash before anyone is told to take it.
     os.sync()
-
-
-def _unlink(root_fd: int, entry: WipeEntry) -> str | None:
-    """Remove the entry's file if it is still the one checked; else say why not."""
-    again = "the wipe leaf lists it as going: run `evidock wipe` again"
-    try:
-        parent, name = _open_parent(root_fd, entry.rel_path)
-    except OSError as exc:
-        return f"its folder cannot be opened ({exc.strerror}); it stays; {again}"
-    try:
-        st = os.stat(name, dir_fd=parent, follow_symlinks=False)
-        now = FileState(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
-        if not stat.S_ISREG(st.st_mode) or now != entry.state:
-            return f"it changed after it was checked; it stays; {again}"
-        os.unlink(name, dir_fd=parent)
-        with contextlib.suppress(OSError):  # a folder fsync some file systems refuse
-            os.fsync(parent)
-    except OSError as exc:
-        return f"could not be removed ({exc.strerror}); it stays; {again}"
-    finally:
-        os.close(parent)
-    return None
 
 
 # -- evidock wipe ------------------------------------------------------------------------
