@@ -44,6 +44,10 @@ log = logging.getLogger(__name__)
 DISK_WAIT = 10.0
 """Seconds a recorder may take to show a disk, a device node and a filesystem."""
 
+WAITING = "waiting for its disk, device node and filesystem"
+
+WAITING = "waiting for its disk, device node and filesystem"
+
 ProfileLookup = Callable[[int, int], RecorderProfile | None]
 
 
@@ -410,7 +414,7 @@ class UsbDetector:
                     and d.identity.serial == device.identity.serial
                 )
                 volumes = device.volumes or [
-                    _Volume(None, self._folder(device, None), problem="waiting for its disk")
+                    _Volume(None, self._folder(device, None), problem=WAITING)
                 ]
                 out.extend(
                     DockedDevice(

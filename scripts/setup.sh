@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 packages="python3-venv ffmpeg"
 extras=""
 if [ "${1:-}" = "--test" ]; then
-    packages="$packages b3sum hashdeep dc3dd dcfldd coreutils util-linux"
+    packages="$packages b3sum hashdeep dc3dd dcfldd coreutils util-linux exfat-fuse exfatprogs mtools"
     extras="[test]"
 fi
 

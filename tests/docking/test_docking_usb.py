@@ -22,7 +22,7 @@ from usb_station import (
 from docking import Docked, RecorderDetector, Undocked, UsbIdentity
 from docking.mounting import MountError
 from docking.sysfs import SysfsReader, UsbRecord
-from docking.usb import DISK_WAIT, UsbDetector
+from docking.usb import DISK_WAIT, WAITING, UsbDetector
 
 SLOTS = {"1-1.3": 3}
 
@@ -260,7 +260,7 @@ def test_a_recorder_whose_disk_comes_late_is_docked_when_it_appears(usb: UsbStat
     usb.plug_recorder("1-1.3", with_disk=False)
     detector.step()
     assert usb.events.items == []
-    assert [d.problem for d in detector.docked()] == ["waiting for its disk"]
+    assert [d.problem for d in detector.docked()] == [WAITING]
 
     usb.clock.advance(2.0)
     usb.bus.add_disk("1-1.3")
