@@ -277,15 +277,20 @@ def write_clip(
     faststart: bool = False,
     container: str = "mp4",
 ) -> Path:
-    """An H.264/AAC clip made by ffmpeg from test patterns: MP4 (moov at the end unless
-    faststart) unless ``container`` names another ffmpeg muxer (``avi``, ``mpegts``...)."""
+    """An H.264 clip with sound made by ffmpeg from test patterns: AAC in MP4 (moov at the
+    end unless faststart) unless ``container`` names another ffmpeg muxer (``avi``,
+    ``mpegts``...)."""
     width, height = size
     args = [
         "-f", "lavfi", "-i", f"testsrc2=size={width}x{height}:rate=15:duration={seconds}",
         "-f", "lavfi", "-i", f"sine=frequency=1000:sample_rate=16000:duration={seconds}",
         "-map", "0:v", "-map", "1:a",
         "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
-        "-c:a", "aac", "-b:a", "32k", *_BITEXACT,
+        # AVI recorders store IMA ADPCM (or PCM) sound. AAC or MP3 in AVI makes ffmpeg pad
+        # the video with empty chunks its header counts as frames, and PCM's header counts
+        # samples: either would look truncated to a packet count.
+        *(["-c:a", "adpcm_ima_wav"] if container == "avi" else ["-c:a", "aac", "-b:a", "32k"]),
+        *_BITEXACT,
     ]  # fmt: skip
     if creation_time:
         args += ["-metadata", f"creation_time={creation_time}"]

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from agent.metadata import probe_media
-from docking import SimulatedVolume, SimulatorError, generate_volume
+from docking import SimulatedVolume, SimulatorError, generate_volume, get_profile
 from docking.simulated import iso6709
 
 
@@ -85,3 +85,45 @@ def test_missing_ffmpeg_says_to_install_it(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setenv("PATH", str(tmp_path))  # a PATH with no ffmpeg on it
     with pytest.raises(SimulatorError, match="apt-get install -y ffmpeg"):
         generate_volume(tmp_path / "x", clips=1, seconds=1)
+
+
+def test_another_profiles_layout_is_written_with_real_clips(tmp_path: Path) -> None:
+    made = generate_volume(
+        tmp_path / "rec", profile="record-dashed", clips=1, seconds=1, audio=True, place=None
+    )
+    [clip] = made.clips
+    assert clip.relative_to(made.root).as_posix() == "RECORD/20261122/REC-2026-11-22-08-30-15.AVI"
+    probe = probe_media(clip)
+    assert probe.readable, probe.problem
+    assert (probe.codec, probe.audio_codec) == ("h264", "adpcm_ima_wav")
+    assert made.sidecars == []  # no GPS fix, no track
+    assert made.model == "RECORD-DASHED"  # not a model that would select another profile
+
+
+def test_the_device_info_file_is_written_in_the_profiles_own_format(tmp_path: Path) -> None:
+    made = generate_volume(tmp_path / "rec", profile="gat947", clips=1, seconds=1, officer="7")
+    assert made.device_info == made.root / "MISC" / "DEVINFO.INI"
+    lines = made.device_info.read_text("utf-8").splitlines()
+    # The recorder's clock: docked a minute after its last write (08:30:16).
+    assert lines[1:] == [
+        "DeviceID=SIM0001",
+        "Model=GAT947-EXAMPLE",
+        "Version=1.0.0",
+        "PoliceID=7",
+        "SysTime=2026-11-22 08:31:16",
+    ]
+    assert (made.clock, made.last_write) == ("2026-11-22T08:31:16", "2026-11-22T08:30:16")
+    colon = generate_volume(tmp_path / "fr", profile="file-record", clips=1, seconds=1)
+    assert colon.device_info is not None
+    assert "SN:SIM0001" in colon.device_info.read_text("utf-8").splitlines()
+    assert colon.clock is None  # that family's clock is read from its newest file
+
+
+def test_a_profile_the_simulator_cannot_follow_is_one_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(SimulatorError, match=r"unknown recorder profile 'nope'.*generic"):
+        generate_volume(tmp_path / "a", profile="nope")
+    no_layout = get_profile("generic").model_copy(update={"name": "bare", "layout": None})
+    with pytest.raises(SimulatorError, match=r"'bare' has no layout: add \[profiles.bare.layout\]"):
+        generate_volume(tmp_path / "b", profile=no_layout)
+    with pytest.raises(SimulatorError, match="'record-dashed' has no photo in its layout"):
+        generate_volume(tmp_path / "c", profile="record-dashed", clips=0, photo=True)
