@@ -46,6 +46,7 @@ class SimulatedUsbBus:
         self._nodes: dict[str, Path] = {}
         self._next_disk = 1  # sda is the station's own disk
         self._next_host = 6
+        self._next_devnum = 2  # 1 is the root hub's
         self._on_change: Callable[[], None] | None = None
 
     # --- the UsbBus seam ----------------------------------------------------------------
@@ -91,6 +92,8 @@ class SimulatedUsbBus:
             _write(device_dir, idVendor=f"{vendor_id:04x}", idProduct=f"{product_id:04x}")
             _write(device_dir, bDeviceClass="00", devpath=port_path.split("-", 1)[1])
             _write(device_dir, manufacturer=manufacturer, product=product, speed="480")
+            _write(device_dir, busnum=port_path.split("-", 1)[0], devnum=str(self._next_devnum))
+            self._next_devnum += 1
             if serial is not None:
                 raw = serial if isinstance(serial, bytes) else serial.encode()
                 (device_dir / "serial").write_bytes(raw + b"\n")

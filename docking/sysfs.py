@@ -4,7 +4,7 @@ What is read (Linux writes it; :mod:`docking.simulated_usb` writes the same file
 links under a temporary folder, so the tests run this very code)::
 
     /sys/bus/usb/devices/1-1.3 -> ../../../devices/pci0000:00/0000:00:14.0/usb1/1-1/1-1.3
-        idVendor  idProduct  serial  manufacturer  product  bDeviceClass
+        idVendor  idProduct  serial  manufacturer  product  bDeviceClass  devnum
         1-1.3:1.0/bInterfaceClass            08 = USB mass storage
     /sys/block/sdb -> ../devices/.../1-1.3/1-1.3:1.0/host6/target6:0:0/6:0:0:0/block/sdb
         device -> ../../../6:0:0:0           a link into the USB device's own tree
@@ -61,6 +61,7 @@ class UsbRecord:
     mass_storage: bool  # the device or one of its interfaces is of class 08
     partitions: tuple[BlockPartition, ...]  # of every disk in its tree, in name order
     sys_path: Path  # the device's folder, links resolved
+    devnum: int | None = None  # the bus's number for this plug-in: a new one each time
 
     @property
     def usb_id(self) -> str:
@@ -137,6 +138,7 @@ class SysfsReader:
             mass_storage=mass_storage,
             partitions=tuple(partitions),
             sys_path=sys_path,
+            devnum=_read_int(sys_path / "devnum"),
         )
         # An optional file missing may mean the whole device went: then it is not here.
         if not (sys_path / "idVendor").exists():

@@ -48,6 +48,7 @@ WAITING = "waiting for its disk, device node and filesystem"
 
 WAITING = "waiting for its disk, device node and filesystem"
 
+_Key = tuple[int, int, str | None, Path, int | None]
 ProfileLookup = Callable[[int, int], RecorderProfile | None]
 
 
@@ -87,7 +88,7 @@ class _Volume:
 
 @dataclass
 class _Device:
-    key: tuple[int, int, str | None, Path]  # what makes it the same device on its port
+    key: _Key  # what makes it the same device on its port
     identity: UsbIdentity
     profile: str
     slot: str
@@ -126,7 +127,7 @@ class UsbDetector:
         self._lock = threading.Lock()  # guards _devices and _ignored
         self._step_lock = threading.Lock()  # one pass at a time
         self._devices: dict[str, _Device] = {}
-        self._ignored: dict[str, tuple[tuple[int, int, str | None, Path], IgnoredDevice]] = {}
+        self._ignored: dict[str, tuple[_Key, IgnoredDevice]] = {}
         self._stop = threading.Event()
         self._kick = threading.Event()
         self._started = False
@@ -462,8 +463,10 @@ class UsbDetector:
             log.exception("docking callback failed for %s", event.volume)
 
 
-def _key(record: UsbRecord) -> tuple[int, int, str | None, Path]:
-    return (record.vendor_id, record.product_id, record.serial, record.sys_path)
+def _key(record: UsbRecord) -> _Key:
+    """The same device on its port: a recorder swapped for another (or taken out and put
+    back) between two passes gets a new device number from the bus, so it differs."""
+    return (record.vendor_id, record.product_id, record.serial, record.sys_path, record.devnum)
 
 
 def _describe(identity: UsbIdentity) -> str:

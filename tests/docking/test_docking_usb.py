@@ -89,6 +89,22 @@ def test_removal_reports_undocked_then_unmounts(usb: UsbStation) -> None:
     assert detector.docked() == []
 
 
+def test_a_recorder_swapped_on_its_port_between_two_passes_is_undocked_and_docked_again(
+    usb: UsbStation,
+) -> None:
+    detector = usb.detector(slots=SLOTS)
+    usb.plug_recorder("1-1.3")
+    detector.step()
+    first = usb.mount_root / "3"
+    usb.bus.unplug("1-1.3")
+    second = usb.plug_recorder("1-1.3")  # the same model and serial, back at once
+    detector.step()
+
+    assert [type(e).__name__ for e in usb.events.items] == ["Docked", "Undocked", "Docked"]
+    assert mounts_under(usb.mount_root) == [first]
+    assert (first / "DEVICE.INF").stat().st_ino == (second / "DEVICE.INF").stat().st_ino
+
+
 def test_a_volume_still_read_is_unmounted_lazily_and_its_open_file_stays_readable(
     usb: UsbStation,
 ) -> None:
