@@ -179,6 +179,13 @@ def _cases(s: Station) -> list[tuple[str, tuple[str, ...], int, str]]:
         ("verify-package", (str(not_package),), 2, "not an evidence package"),
         ("pubkey", ("--data-dir", missing), 2, "station"),
         ("verify-proof", (str(garbage), "--pubkey", str(garbage)), 2, "receipt"),
+        ("recorders", ("--data-dir", missing), 2, "no station"),
+        ("sessions", ("--data-dir", missing, "--active"), 2, "no station"),
+        ("assign", ("--data-dir", d, "REC0001"), 2, "officer"),
+        ("assign", ("--data-dir", d, "REC0001", "A", "--from", "2026-11-22 08:00"), 2, "zone"),
+        ("assign", ("--data-dir", d, "--import", missing, "--by", "IT"), 2, "cannot read"),
+        ("assign", ("--data-dir", d, "--import", str(garbage), "--by", "IT"), 2, "line 1"),
+        ("assign", ("--data-dir", missing, "--list"), 2, "no station"),
     ]
 
 
