@@ -31,27 +31,41 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any
 
 from agent.recorder_files import FileState, changed_reason, check_file, remove_file
 from agent.sessions import owner_alive
 from agent.station_args import UsageError, add_station_options, open_station, sign
 from agent.wipe_proofs import LedgerProofs, flagged_reason, newest_session, sightings_of
 from config.common import iso_utc, printable, transaction, utc_now
-from docking import FootageFile, RecorderProfile, display_path, open_volume, path_b64
+from docking import (
+    FootageFile,
+    RecorderProfile,
+    WipePolicy,
+    display_path,
+    open_volume,
+    path_b64,
+)
 from ledger import Ledger
 
-Policy = Literal["after_verified", "after_central_confirmed", "never"]
+Policy = WipePolicy
 # Loosest first: a wipe may move right along this line, never left.
 POLICIES: tuple[Policy, ...] = ("after_verified", "after_central_confirmed", "never")
 
 Writable = Callable[[Path], AbstractContextManager[Path]]
 
 
-def strictest(*policies: str | None) -> Policy:
-    """The strictest of the policies given (None: no say)."""
-    given = [cast(Policy, p) for p in policies if p is not None]
-    return max(given, key=POLICIES.index) if given else "after_central_confirmed"
+def policy_for(station: Policy, profile: RecorderProfile, asked: Policy | None = None) -> Policy:
+    """The policy a wipe follows: the station's ``docking.wipe``, made stricter by the
+    recorder's profile, and by ``asked`` (``--policy``), which may not be looser than
+    the station's."""
+    if asked is not None and POLICIES.index(asked) < POLICIES.index(station):
+        raise UsageError(
+            f"--policy {asked} is looser than the station's docking.wipe = "
+            f'"{station}": a wipe may only be stricter; leave --policy out'
+        )
+    policy = profile.wipe_policy(station)
+    return policy if asked is None else max(policy, asked, key=POLICIES.index)
 
 
 @dataclass
@@ -271,6 +285,7 @@ def perform_wipe(
         going = plan.removable
         if not going or plan.session_id is None:
             return WipeReport(plan)
+        now = iso_utc(utc_now())
         with transaction(conn):
             leaf = ledger.append("recorder.wiped", _leaf_body(plan, going))
             conn.executemany(
@@ -278,10 +293,7 @@ def perform_wipe(
                 " VALUES (?, ?, ?, ?, ?) ON CONFLICT (session_id, source_path) DO UPDATE SET"
                 " clip_id = excluded.clip_id, wiped_at = excluded.wiped_at,"
                 " leaf_index = excluded.leaf_index",
-                [
-                    (plan.session_id, e.path, e.clip_id, iso_utc(utc_now()), leaf.index)
-                    for e in going
-                ],
+                [(plan.session_id, e.path, e.clip_id, now, leaf.index) for e in going],
             )
         report = WipeReport(plan, leaf_index=leaf.index)
         _remove(Path(root), going, report)
@@ -350,14 +362,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def cmd_wipe(args: argparse.Namespace) -> int:
     station = open_station(args)
     volume = open_volume(Path(args.volume), station.config.docking.recorder_profile)
-    station_policy = station.config.docking.wipe
-    if args.policy and POLICIES.index(args.policy) < POLICIES.index(station_policy):
-        raise UsageError(
-            f"--policy {args.policy} is looser than the station's docking.wipe = "
-            f'"{station_policy}": a wipe may only be stricter; leave --policy out'
-        )
-    # A recorder profile may be stricter than the station (docking.profiles' ``wipe``).
-    policy = strictest(station_policy, getattr(volume.profile, "wipe", None), args.policy)
+    policy = policy_for(station.config.docking.wipe, volume.profile, args.policy)
     newest = newest_session(station.conn, volume.serial)
     if newest is not None and newest["state"] == "open" and owner_alive(newest["owner"]):
         raise WipeRefused(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
 from station_cli import leaf_count, run_cli
 from wipe_station import (
     CLIP,
@@ -216,3 +217,22 @@ def test_wipe_of_what_is_not_a_volume_is_one_line(tmp_path: Path) -> None:
     for volume in (tmp_path / "missing", config):
         proc = run_cli("wipe", volume, "--config", config, check=2)
         assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+
+
+def test_a_recorder_profile_can_only_make_the_policy_stricter() -> None:
+    from agent.station_args import UsageError
+    from agent.wipe import policy_for
+    from docking import get_profile
+
+    generic = get_profile("generic")
+    careful = generic.model_copy(update={"wipe": "never"})
+    loose = generic.model_copy(update={"wipe": "after_verified"})
+    assert policy_for("after_central_confirmed", generic) == "after_central_confirmed"
+    assert policy_for("after_central_confirmed", careful) == "never"
+    assert policy_for("after_central_confirmed", loose) == "after_central_confirmed"
+    assert policy_for("after_verified", generic, "after_central_confirmed") == (
+        "after_central_confirmed"
+    )
+    assert policy_for("after_verified", careful, "after_central_confirmed") == "never"
+    with pytest.raises(UsageError, match="may only be stricter"):
+        policy_for("never", generic, "after_verified")
