@@ -79,6 +79,12 @@ class LedgerProofs:
         windows = source.body.get("windows") or []
         ends = (windows[0], windows[-1]) if windows else (None, None)
         if (row["first_window"], row["last_window"]) != ends:
+            if source is not leaf:
+                return (
+                    "copied again with another window size than its first copy "
+                    "(hashing.window_mib changed), which its clip.redocked leaf does not "
+                    "record: its ends cannot be checked against the ledger"
+                )
             return disagree
         if not windows and ingested.body.get("size") != 0:
             return disagree

@@ -228,3 +228,20 @@ def test_the_volume_is_writable_for_the_wipe_only(
     assert set(files(recorder)) == {"DEVICE.INF"}
     with pytest.raises(OSError, match="Read-only"):
         (read_only_view / "probe").write_bytes(b"")
+
+
+def test_a_copy_made_again_with_another_window_size_stays_and_says_why(
+    recorder: Path, tmp_path: Path
+) -> None:
+    config = station(tmp_path, wipe="after_verified")
+    big = f"{MEDIA}/20261122_090006_006.GPS"
+    (recorder / big).write_bytes(os.urandom(5 * 2**19))
+    ingest(recorder, config)  # 8 MiB windows: one window
+    text = config.read_text()
+    text = text.replace("[hashing]\n", "[hashing]\nwindow_mib = 1\n")
+    config.write_text(text.replace("[docking]\n", '[docking]\nrecheck = "content"\n'))
+    again = ingest(recorder, config)  # read again: three 1 MiB windows, a clip.redocked leaf
+    assert again["seen"] == len(FOOTAGE) + 2
+    result = wipe(recorder, config, check=1)
+    assert "hashing.window_mib changed" in reasons(result)[big]
+    assert paths(result["removed"]) == FOOTAGE  # small files: one window at either size
