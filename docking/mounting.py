@@ -24,6 +24,7 @@ Every mount is checked read-only with ``statvfs`` before it is reported.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -281,6 +282,22 @@ class SystemMounter:
                 f"{' '.join(args)} did not finish within {self.timeout:g} s: the device may "
                 "be failing; take the recorder out and dock it again"
             ) from None
+
+
+def make_mount_point(folder: Path) -> None:
+    """An empty folder to mount on: never mount over files someone put there."""
+    try:
+        folder.mkdir(mode=0o755, exist_ok=True)
+        if any(folder.iterdir()):
+            raise MountError(f"{folder} is not empty: move what is in it elsewhere")
+    except OSError as exc:
+        raise MountError(f"cannot make the folder {folder}: {exc.strerror}") from None
+
+
+def remove_mount_point(folder: Path) -> None:
+    # Not empty, or already gone: either way left for a person to look at.
+    with contextlib.suppress(OSError):
+        folder.rmdir()
 
 
 SUPERBLOCK_BYTES = 512

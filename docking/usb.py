@@ -21,7 +21,6 @@ port path; the detector never merges them (the session refuses the conflict).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import threading
@@ -35,7 +34,15 @@ from config import DockingSection
 from config.common import printable
 from docking.detector import Docked, DockingEvent, EventCallback, Undocked, UsbIdentity
 from docking.errors import MountRootError
-from docking.mounting import MOUNTABLE, MountedVolume, Mounter, MountError, SystemMounter
+from docking.mounting import (
+    MOUNTABLE,
+    MountedVolume,
+    Mounter,
+    MountError,
+    SystemMounter,
+    make_mount_point,
+    remove_mount_point,
+)
 from docking.profiles import RecorderProfile, get_profile, profile_for_usb
 from docking.sysfs import BlockPartition, SysfsBus, UsbBus, UsbRecord
 
@@ -314,11 +321,11 @@ class UsbDetector:
             folder = self._folder(device, partition if index else None)
             volume = _Volume(partition, folder, fstype)
             try:
-                _prepare(folder)
+                make_mount_point(folder)
                 volume.mounted = self._mounter.mount(node, folder, fstype)
-            except (MountError, OSError) as exc:
-                volume.problem = _problem(exc)
-                _remove_folder(folder)
+            except MountError as exc:
+                volume.problem = str(exc)
+                remove_mount_point(folder)
                 log.error(
                     "slot %s: %s not mounted: %s",
                     printable(device.slot),
@@ -361,7 +368,7 @@ class UsbDetector:
         except MountError as exc:
             log.error("%s; it stays mounted read-only", printable(str(exc)))
             return
-        _remove_folder(folder)
+        remove_mount_point(folder)
 
     # --- names --------------------------------------------------------------------------
 
@@ -481,21 +488,3 @@ def _safe_name(name: str) -> bool:
         and "/" not in name
         and printable(name) == name
     )
-
-
-def _prepare(folder: Path) -> None:
-    folder.mkdir(mode=0o755, exist_ok=True)
-    if any(folder.iterdir()):
-        raise MountError(f"{folder} is not empty: move what is in it elsewhere")
-
-
-def _remove_folder(folder: Path) -> None:
-    # Not empty, or already gone: either way left for a person to look at.
-    with contextlib.suppress(OSError):
-        folder.rmdir()
-
-
-def _problem(exc: Exception) -> str:
-    if isinstance(exc, OSError):
-        return f"cannot make the folder: {exc.strerror}"
-    return str(exc)

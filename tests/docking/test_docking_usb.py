@@ -20,7 +20,7 @@ from usb_station import (
 )
 
 from docking import Docked, RecorderDetector, Undocked, UsbIdentity
-from docking.mounting import MountError
+from docking.mounting import MountError, SystemMounter
 from docking.sysfs import SysfsReader, UsbRecord
 from docking.usb import DISK_WAIT, WAITING, UsbDetector
 
@@ -123,16 +123,13 @@ def test_a_volume_still_read_is_unmounted_lazily_and_its_open_file_stays_readabl
 def test_start_unmounts_what_an_earlier_run_left_and_finds_recorders_already_docked(
     usb: UsbStation,
 ) -> None:
-    earlier = usb.detector(slots=SLOTS)
     usb.plug_recorder("1-1.3")
-    earlier.step()
-    earlier._stop.set()  # a crash: nothing unmounted, the mount stays behind
-    earlier._devices.clear()
-    assert mounts_under(usb.mount_root) == [usb.mount_root / "3"]
+    (usb.mount_root / "3").mkdir()  # what a station killed while the recorder sat in slot 3 left
+    SystemMounter().mount(usb.source("OLD"), usb.mount_root / "3", "bind")
 
     detector = usb.detector(worker=True, slots=SLOTS)
-    events = usb.events.wait_for(2)
-    assert events[1] == Docked(usb.mount_root / "3", usb=identity(), slot="3")
+    assert usb.events.wait_for(1) == [Docked(usb.mount_root / "3", usb=identity(), slot="3")]
+    assert (usb.mount_root / "3" / "DEVICE.INF").read_text("utf-8").startswith("serial=SIM0001")
     assert mounts_under(usb.mount_root) == [usb.mount_root / "3"]  # once, not stacked
     detector.stop()
     assert not detector.running
