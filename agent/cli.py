@@ -19,7 +19,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from agent import ledger_cli, recorders_cli
+from agent import ledger_cli, recorders_cli, wipe
 from agent.access import fetch_clip
 from agent.anchoring import rotate_station_key
 from agent.boundary import fresh_line, run_command
@@ -283,6 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ledger_cli.register(sub)
     recorders_cli.register(sub)
+    wipe.register(sub)
     return parser
 
 

@@ -186,6 +186,10 @@ def _cases(s: Station) -> list[tuple[str, tuple[str, ...], int, str]]:
         ("assign", ("--data-dir", d, "--import", missing, "--by", "IT"), 2, "cannot read"),
         ("assign", ("--data-dir", d, "--import", str(garbage), "--by", "IT"), 2, "line 1"),
         ("assign", ("--data-dir", missing, "--list"), 2, "no station"),
+        ("wipe", (missing, "--data-dir", d), 2, "does not exist"),
+        ("wipe", (str(garbage), "--data-dir", d), 2, "not a folder"),
+        ("wipe", (str(r), "--data-dir", missing), 2, "no station"),
+        ("wipe", (str(r), "--data-dir", d, "--policy", "sometimes"), 2, "invalid choice"),
     ]
 
 
