@@ -512,6 +512,11 @@ class IngestSession:
                         "session_id": report.session_id,
                         "sha256": result.sha256,
                         "source_path": outcome.source_path,
+                        # this docking's own read of the file: what a wipe relies on
+                        "source_path_b64": path_b64(item.rel_path),
+                        "verified": result.verified,
+                        "window_size": result.window_size,
+                        "windows": list(result.windows),
                     },
                 )
                 outcome.status = "seen"

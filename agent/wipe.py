@@ -295,6 +295,12 @@ def perform_wipe(
                 " leaf_index = excluded.leaf_index",
                 [(plan.session_id, e.path, e.clip_id, now, leaf.index) for e in going],
             )
+            # The session a person follows: its recorder's footage is now off the recorder.
+            conn.execute(
+                "UPDATE docking_sessions SET phase = 'wiped' WHERE session_id = ?"
+                " AND phase IN ('verified', 'safe')",
+                (plan.session_id,),
+            )
         report = WipeReport(plan, leaf_index=leaf.index)
         _remove(Path(root), going, report)
     return report

@@ -74,6 +74,11 @@ def test_after_central_confirmed_waits_until_central_storage_holds_each_clip(
     rows = query(data, "SELECT source_path, leaf_index, session_id FROM wiped_files")
     assert {r[0] for r in rows} == FOOTAGE and {r[1] for r in rows} == {leaf["index"]}
     assert {r[2] for r in rows} == {leaf["body"]["session_id"]}
+    phases = query(
+        data,
+        f"SELECT phase FROM docking_sessions WHERE session_id IN ('{leaf['body']['session_id']}')",
+    )
+    assert [p[0] for p in phases] == ["wiped"]
     run_cli("verify", "--data-dir", data, check=0)
 
     # Wiping again finds nothing to do and records nothing.
