@@ -29,7 +29,7 @@ from agent.ingest import IngestSession, SessionReport
 from agent.phases import advance_phases
 from agent.progress import Progress
 from agent.station import Station, config_digest
-from config import StationConfig
+from config import DockingSection, StationConfig
 from config.common import printable
 from docking import (
     DetectorFactory,
@@ -38,8 +38,12 @@ from docking import (
     EventCallback,
     MountWatcher,
     RecorderDetector,
+    SysfsBus,
     Undocked,
+    UsbDetector,
     display_path,
+    example_profile_for,
+    profile_for_usb,
 )
 from hashing import HashingError
 
@@ -74,6 +78,19 @@ def volumes_under(mount_root: Path) -> list[Path]:
     if not mount_root.is_dir():
         return []
     return sorted(p for p in mount_root.iterdir() if p.is_dir() and not p.is_symlink())
+
+
+def detector_for(docking: DockingSection, on_event: EventCallback) -> RecorderDetector:
+    """The detector the config names: the USB bus (the station mounts recorders itself)
+    or the mount root (something else mounts them)."""
+    if docking.detector == "usb":
+        return UsbDetector(
+            on_event,
+            docking,
+            bus=SysfsBus(docking.usb_sysfs_root, docking.usb_dev_root),
+            profile_for=example_profile_for if docking.usb_example_ids else profile_for_usb,
+        )
+    return MountWatcher.from_config(docking, on_event)
 
 
 @dataclass
@@ -133,7 +150,7 @@ class Daemon:
     # --- detection ----------------------------------------------------------------------
 
     def _mount_watcher(self, on_event: EventCallback) -> RecorderDetector:
-        return MountWatcher.from_config(self.station.config.docking, on_event)
+        return detector_for(self.station.config.docking, on_event)
 
     def on_event(self, event: DockingEvent) -> None:
         """The detector's callback: start a session on docking, end it on removal."""

@@ -229,6 +229,21 @@ class DockingSection(Section):
         description="Interval of the USB bus enumeration where no udev daemon sends events "
         "(and the safety net where one does).",
     )
+    usb_sysfs_root: FolderPath = Field(
+        default=Path("/sys"),
+        description="Where the USB detector reads the kernel's sysfs: /sys on a station; "
+        "another folder only for a simulated bus (tests, training).",
+    )
+    usb_dev_root: FolderPath = Field(
+        default=Path("/dev"),
+        description="Where the USB detector finds device nodes: /dev on a station; another "
+        "folder only for a simulated bus.",
+    )
+    usb_example_ids: bool = Field(
+        default=False,
+        description="Accept the placeholder USB ids of the shipped example profiles as "
+        "recorders: for a simulated bus only, never on a station.",
+    )
     unknown_devices: Literal["ignore", "ingest"] = Field(
         default="ignore",
         description="A USB mass-storage device no recorder profile knows (a USB stick, a "

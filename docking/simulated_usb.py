@@ -139,6 +139,13 @@ class SimulatedUsbBus:
                 )
                 names.append(part.name)
             self._nodes[names[-1]] = device.source
+            # The node as a station process sees it, under dev/: a link to the source, so
+            # `evidock run` with docking.usb_dev_root pointing here mounts the same source.
+            dev = self.root / "dev"
+            dev.mkdir(exist_ok=True)
+            node = dev / names[-1]
+            node.unlink(missing_ok=True)
+            os.symlink(os.path.abspath(device.source), node)
             target = os.path.relpath(disk_dir, self.sys_root / "block")
             os.symlink(target, self.sys_root / "block" / disk)
             for name in names:
@@ -159,6 +166,7 @@ class SimulatedUsbBus:
                     if link.name.startswith(device.disk):
                         link.unlink()
                         self._nodes.pop(link.name, None)
+                        (self.root / "dev" / link.name).unlink(missing_ok=True)
                 (self.sys_root / "block" / device.disk).unlink()
             links = self.sys_root / "bus" / "usb" / "devices"
             (links / f"{port_path}:1.0").unlink()
