@@ -41,6 +41,7 @@ from docking import (
     SysfsBus,
     Undocked,
     UsbDetector,
+    UsbIdentity,
     display_path,
     example_profile_for,
     profile_for_usb,
@@ -203,6 +204,7 @@ class Daemon:
             recheck=self.station.config.docking.recheck,
             slot=event.slot if event is not None else None,
             usb=dataclasses.asdict(usb) if usb is not None else None,
+            profile=self._profile_of(usb),
         )
         try:
             report = session.run()
@@ -243,6 +245,15 @@ class Daemon:
         )
         self.checkpoint()
         return report
+
+    def _profile_of(self, usb: UsbIdentity | None) -> str | None:
+        """The profile a USB recorder's ids name (None: the station's default)."""
+        if usb is None:
+            return None
+        docking = self.station.config.docking
+        lookup = example_profile_for if docking.usb_example_ids else profile_for_usb
+        found = lookup(usb.vendor_id, usb.product_id)
+        return found.name if found is not None else None
 
     def _failed(self, volume: Path, session_id: str | None, exc: BaseException) -> None:
         expected = isinstance(exc, EvidockError | HashingError)

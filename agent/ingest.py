@@ -21,8 +21,10 @@ import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from agent import metadata
 from agent.clock import iso, utc_now
@@ -30,7 +32,18 @@ from agent.database import transaction
 from agent.errors import SourceError
 from agent.sessions import close_incomplete, current_owner
 from agent.station import Station
-from docking import FootageFile, RecorderVolume, VolumeError, display_path, open_volume, path_b64
+from config.common import printable
+from docking import (
+    FootageFile,
+    RecorderVolume,
+    VolumeError,
+    VolumeScan,
+    clock_offset_seconds,
+    display_path,
+    open_volume,
+    path_b64,
+    read_recorder_clock,
+)
 from hashing import CopyResult, HashingError
 from ledger import Ledger
 from uploader import UploadQueue
@@ -86,6 +99,10 @@ class SessionReport:
     # Set when the whole volume matched a finished session and nothing was read: the
     # session that already holds it (no new session is opened).
     already_safe_in: str | None = None
+    # The recorder's clock at docking and how far it is ahead (+) of the station's.
+    recorder_clock: str | None = None
+    clock_method: str | None = None
+    clock_offset_ms: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -127,10 +144,16 @@ class _Copied:
     result: CopyResult
     media: metadata.MediaInfo | None
     clip_id: str
+    clock_offset_ms: int | None = None
+    important: bool = False
 
     def leaf_body(self) -> dict[str, Any]:
         result, item, media = self.result, self.item, self.media
         return {
+            # The recorder's own time from the name, and beside it (never instead of it)
+            # that time corrected by the recorder's clock offset measured at docking.
+            "recorder_time_corrected": corrected_time(item.recorder_time, self.clock_offset_ms),
+            "important": self.important,
             "clip_id": self.clip_id,
             "session_id": self.session_id,
             "sha256": result.sha256,
@@ -243,6 +266,18 @@ def _known(item: FootageFile, match: tuple[str, str]) -> FileOutcome:
     )
 
 
+def corrected_time(recorder_time: str | None, offset_ms: int | None) -> str | None:
+    """The recorder's time moved by its clock offset: what the station's clock would have
+    said (naive local ISO, like the recorder's own)."""
+    if recorder_time is None or offset_ms is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(recorder_time)
+    except ValueError:
+        return None
+    return (moment - timedelta(milliseconds=offset_ms)).isoformat()
+
+
 def new_session_id() -> str:
     return f"S{utc_now():%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
 
@@ -278,6 +313,7 @@ class IngestSession:
         recheck: str = "content",
         slot: str | None = None,
         usb: dict[str, Any] | None = None,
+        profile: str | None = None,
     ) -> None:
         self.station = station
         # Set to stop: no further file is started, the rest stay on the recorder, and the
@@ -293,6 +329,9 @@ class IngestSession:
         self.recheck = recheck
         self.slot = slot
         self.usb = usb
+        # The recorder profile: the one its USB ids name, else the station's default.
+        self.profile = profile or station.config.docking.recorder_profile
+        self._volume: RecorderVolume | None = None
         self.source = source
         self.officer = officer
         self.recorder_override = recorder
@@ -315,7 +354,7 @@ class IngestSession:
         if not self.source.is_dir() or self.source.is_symlink():
             raise SourceError(f"{self.source} is not a folder: give the recorder's mount point")
         try:
-            return open_volume(self.source)
+            return open_volume(self.source, self.profile)
         except VolumeError as exc:
             raise SourceError(str(exc)) from None
 
@@ -330,10 +369,18 @@ class IngestSession:
         # The mount folder's name may not be UTF-8: the ledger gets its readable form.
         source = display_path(os.fsencode(self.source))
         report = SessionReport(new_session_id(), serial, source, officer)
-        scan = None
-        known: dict[tuple[bytes, int, int], tuple[str, str]] = {}
-        if self.recheck == "metadata":
+        self._volume = volume
+        # The scan comes first (the recorder's clock may be read from its files); a scan
+        # that fails is raised again once the session is on record, so it is closed there.
+        scan: VolumeScan | None = None
+        scan_error: Exception | None = None
+        try:
             scan = volume.scan()
+        except Exception as exc:
+            scan_error = exc
+        self._read_clock(volume, scan, report)
+        known: dict[tuple[bytes, int, int], tuple[str, str]] = {}
+        if self.recheck == "metadata" and scan is not None:
             known = _known_files(conn, serial)
             matched = [known.get((f.rel_path, f.size, f.mtime_ns)) for f in scan.files]
             if scan.files and all(matched) and not scan.refused:
@@ -348,8 +395,9 @@ class IngestSession:
         self.session_id = report.session_id
         # From here on the session is on record: whatever happens, it is closed on record.
         try:
-            if scan is None:
-                scan = volume.scan()
+            if scan_error is not None:
+                raise scan_error
+            assert scan is not None
             to_read = [f for f in scan.files if (f.rel_path, f.size, f.mtime_ns) not in known]
             report.outcomes += [
                 _known(f, known[(f.rel_path, f.size, f.mtime_ns)])
@@ -425,12 +473,18 @@ class IngestSession:
                     "recorder_model": volume.model,
                     "slot": self.slot,
                     "usb": self.usb,
+                    "recorder_clock": {
+                        "time": report.recorder_clock,
+                        "method": report.clock_method,
+                        "offset_ms": report.clock_offset_ms,
+                    },
                 },
             )
             conn.execute(
                 "INSERT INTO docking_sessions (session_id, recorder, volume, officer,"
-                " opened_at, state, files, opened_leaf, owner, slot, usb_port, phase)"
-                " VALUES (?, ?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, 'copying')",
+                " opened_at, state, files, opened_leaf, owner, slot, usb_port, phase,"
+                " clock_offset_ms)"
+                " VALUES (?, ?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, 'copying', ?)",
                 (
                     report.session_id,
                     serial,
@@ -442,6 +496,7 @@ class IngestSession:
                     current_owner(),
                     self.slot,
                     (self.usb or {}).get("port_path"),
+                    report.clock_offset_ms,
                 ),
             )
 
@@ -521,7 +576,16 @@ class IngestSession:
                 )
                 outcome.status = "seen"
             else:
-                copied = _Copied(report.session_id, serial, item, result, media, clip_id)
+                copied = _Copied(
+                    report.session_id,
+                    serial,
+                    item,
+                    result,
+                    media,
+                    clip_id,
+                    report.clock_offset_ms,
+                    self._important(item),
+                )
                 leaf = led.append("clip.ingested", copied.leaf_body())
                 copied.insert(conn, leaf.index)
                 UploadQueue(conn).enqueue(
@@ -552,6 +616,28 @@ class IngestSession:
             )
         outcome.leaf_index = leaf.index
         return outcome
+
+    def _read_clock(
+        self, volume: RecorderVolume, scan: VolumeScan | None, report: SessionReport
+    ) -> None:
+        """The recorder's clock by its profile's method, and its offset to the station's
+        (read in the station's time zone: recorders are set to local time)."""
+        try:
+            clock = read_recorder_clock(volume, scan.files if scan is not None else [])
+        except Exception as exc:  # a recorder with a broken clock is still ingested
+            log.warning("recorder clock not read: %s", printable(str(exc)))
+            return
+        report.clock_method = clock.method
+        if clock.recorder_time is None:
+            return
+        report.recorder_clock = clock.recorder_time
+        zone = ZoneInfo(self.station.config.station.time_zone)
+        offset = clock_offset_seconds(clock.recorder_time, utc_now(), zone)
+        report.clock_offset_ms = round(offset * 1000)
+
+    def _important(self, item: FootageFile) -> bool:
+        volume = self._volume
+        return volume is not None and bool(volume.profile.is_important(item.rel_path))
 
     def _progress(self) -> Callable[[int], None] | None:
         """The engine's progress callback; with ``stop_mid_file`` it also abandons the

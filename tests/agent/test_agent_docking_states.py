@@ -4,6 +4,7 @@ with one serial are not merged, and each session's phase can be followed to "saf
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import sqlite3
@@ -146,3 +147,62 @@ def test_two_recorders_with_one_serial_are_refused_never_merged(
         IngestSession(station, twin).run()
     kinds = [r[0] for r in station.conn.execute("SELECT kind FROM ledger_leaves")]
     assert kinds.count("docking.opened") == 1
+
+
+def test_a_recorder_clock_years_off_is_measured_at_docking_and_corrects_capture_times(
+    tmp_path: Path,
+) -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from docking import generate_volume
+
+    volume = tmp_path / "media" / "GAT01"
+    shows = datetime(2003, 1, 1, 0, 40, 2)  # its clock battery died years ago
+    generate_volume(
+        volume,
+        profile="gat947",
+        clips=1,
+        seconds=1,
+        size=(64, 48),
+        start=datetime(2003, 1, 1, 0, 0, 15),
+        clock=shows,
+    )
+    station = Station.open(
+        embedded_config(tmp_path / "data", docking={"recorder_profile": "gat947"})
+    )
+    try:
+        report = IngestSession(station, volume).run()
+        assert report.ok and report.clock_method == "device-info"
+        assert report.recorder_clock == shows.isoformat()
+        assert report.clock_offset_ms is not None
+        assert report.clock_offset_ms < -23 * 365 * 86400 * 1000
+        leaves = [
+            json.loads(bytes(row[0]))
+            for row in station.conn.execute("SELECT data FROM ledger_leaves ORDER BY idx")
+        ]
+        opened = next(leaf for leaf in leaves if leaf["kind"] == "docking.opened")
+        assert opened["body"]["recorder_clock"] == {
+            "time": shows.isoformat(),
+            "method": "device-info",
+            "offset_ms": report.clock_offset_ms,
+        }
+        clip = next(
+            leaf["body"]
+            for leaf in leaves
+            if leaf["kind"] == "clip.ingested" and leaf["body"]["recorder_time"]
+        )
+        recorder_time = datetime.fromisoformat(clip["recorder_time"])
+        corrected = datetime.fromisoformat(clip["recorder_time_corrected"])
+        # On the station's clock the clip began about 40 minutes before docking, not in 2003.
+        local_now = datetime.now(ZoneInfo(station.config.station.time_zone)).replace(tzinfo=None)
+        assert abs((local_now - corrected).total_seconds() - 40 * 60) < 600
+        shift = (corrected - recorder_time).total_seconds() * 1000
+        assert round(shift) == -report.clock_offset_ms
+        row = station.conn.execute(
+            "SELECT clock_offset_ms FROM docking_sessions WHERE session_id = ?",
+            (report.session_id,),
+        ).fetchone()
+        assert row["clock_offset_ms"] == report.clock_offset_ms
+    finally:
+        station.close()
