@@ -27,9 +27,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from agent import metadata
+from agent.assignments import collector_for, record_device_officer
 from agent.clock import iso, utc_now
 from agent.database import transaction
-from agent.errors import SourceError
+from agent.errors import EvidockError, SourceError
 from agent.sessions import close_incomplete, current_owner
 from agent.station import Station
 from config.common import printable
@@ -332,6 +333,7 @@ class IngestSession:
         # The recorder profile: the one its USB ids name, else the station's default.
         self.profile = profile or station.config.docking.recorder_profile
         self._volume: RecorderVolume | None = None
+        self.officer_source = "none"
         self.source = source
         self.officer = officer
         self.recorder_override = recorder
@@ -365,7 +367,15 @@ class IngestSession:
             raise metadata.FfprobeMissingError()
         volume = self._open()
         serial = self.recorder_override or volume.serial
-        officer = self.officer or volume.officer
+        # The collector (采集人): the officer named for this ingest, else the assignment in
+        # force, else what the recorder's device-info says; nobody is flagged, not refused.
+        officer, self.officer_source = collector_for(
+            conn,
+            serial,
+            iso(utc_now()),
+            device_officer=volume.officer,
+            cli_officer=self.officer,
+        )
         # The mount folder's name may not be UTF-8: the ledger gets its readable form.
         source = display_path(os.fsencode(self.source))
         report = SessionReport(new_session_id(), serial, source, officer)
@@ -391,6 +401,12 @@ class IngestSession:
                 ]
                 return report
         led = self.station.ledger(conn)
+        if volume.officer:
+            # What the recorder says is kept as history (a person's assignment wins).
+            try:
+                record_device_officer(conn, led, serial, volume.officer, iso(utc_now()))
+            except EvidockError as exc:
+                log.warning("device-info officer not recorded: %s", printable(str(exc)))
         self._open_session(conn, led, report, volume)
         self.session_id = report.session_id
         # From here on the session is on record: whatever happens, it is closed on record.
@@ -470,6 +486,7 @@ class IngestSession:
                     "recorder": serial,
                     "volume": report.source,
                     "officer": officer,
+                    "officer_source": self.officer_source,
                     "recorder_model": volume.model,
                     "slot": self.slot,
                     "usb": self.usb,
@@ -483,8 +500,8 @@ class IngestSession:
             conn.execute(
                 "INSERT INTO docking_sessions (session_id, recorder, volume, officer,"
                 " opened_at, state, files, opened_leaf, owner, slot, usb_port, phase,"
-                " clock_offset_ms)"
-                " VALUES (?, ?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, 'copying', ?)",
+                " clock_offset_ms, officer_source)"
+                " VALUES (?, ?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, 'copying', ?, ?)",
                 (
                     report.session_id,
                     serial,
@@ -497,6 +514,7 @@ class IngestSession:
                     self.slot,
                     (self.usb or {}).get("port_path"),
                     report.clock_offset_ms,
+                    self.officer_source,
                 ),
             )
 

@@ -206,3 +206,28 @@ def test_a_recorder_clock_years_off_is_measured_at_docking_and_corrects_capture_
         assert row["clock_offset_ms"] == report.clock_offset_ms
     finally:
         station.close()
+
+
+def test_each_session_names_its_collector_and_where_that_came_from(
+    recorder: Path, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    first = json.loads(run_cli("ingest", recorder, "--data-dir", data, "--json", check=0).stdout)
+    run_cli("assign", "REC0001", "警号 7", "--data-dir", data, "--by", "IT-1", check=0)
+    (recorder / "DCIM" / "100MEDIA" / "NEW.MP4").write_bytes(b"new footage")
+    second = json.loads(run_cli("ingest", recorder, "--data-dir", data, "--json", check=0).stdout)
+    conn = sqlite3.connect(data / "station.db")
+    try:
+        opened = [
+            json.loads(bytes(row[0]))["body"]
+            for row in conn.execute(
+                "SELECT data FROM ledger_leaves WHERE kind = 'docking.opened' ORDER BY idx"
+            )
+        ]
+    finally:
+        conn.close()
+    # The simulated recorder's device-info names officer 000123; a person's assignment wins.
+    assert (opened[0]["officer"], opened[0]["officer_source"]) == ("000123", "device-info")
+    assert (opened[1]["officer"], opened[1]["officer_source"]) == ("警号 7", "assignment")
+    assert first["officer"] == "000123" and second["officer"] == "警号 7"
+    run_cli("verify", "--data-dir", data, check=0)
