@@ -4,9 +4,11 @@ history.
 An assignment says "from ``valid_from`` on, recorder SERIAL is officer OFFICER's"; the
 next assignment of that recorder closes it (``valid_to``). Every change is an
 ``officer.assigned`` leaf written in the same transaction as its ``officer_assignments``
-row, so the catalogue can be checked against the ledger. Assignments come from a person
-(``evidock assign``: source ``cli``; a CSV import: ``csv``) or from what a recorder's
-device-info said (``device-info``).
+row, so the catalogue can be checked against the ledger. A recorder has two lines of
+history: what people assigned (``evidock assign``: source ``cli``; a CSV import:
+``csv``) and what its device-info said at each docking (``device-info``); each line's
+next entry closes its previous one, so a person may date an assignment back to before
+the recorder was last docked, and what a recorder says never closes a person's word.
 
 At docking, :func:`collector_for` names the collector of a session: the officer given on
 the command line, else the person-made assignment valid at that time, else the officer
@@ -37,6 +39,7 @@ from ledger import Ledger
 SOURCES: Final = ("cli", "csv", "device-info")
 # Person-made assignments outrank what a recorder says about itself.
 BY_PERSON: Final = ("cli", "csv")
+BY_DEVICE: Final = ("device-info",)
 MAX_NAME: Final = 128
 MAX_CSV_BYTES: Final = 16 * 1024 * 1024
 # A bad CSV names every bad line; the first ones with their reason.
@@ -132,22 +135,23 @@ def _row(row: sqlite3.Row) -> Assignment:
     )
 
 
-def current(conn: sqlite3.Connection, serial: str) -> Assignment | None:
-    """The recorder's newest assignment (the one no later assignment closed)."""
+def _line(source: str) -> tuple[str, ...]:
+    """The sources of the line of history ``source`` belongs to."""
+    return BY_PERSON if source in BY_PERSON else BY_DEVICE
+
+
+def _in(line: tuple[str, ...]) -> str:
+    return f"source IN ({', '.join('?' * len(line))})"
+
+
+def current(conn: sqlite3.Connection, serial: str, source: str = "cli") -> Assignment | None:
+    """The newest assignment of the recorder in the line ``source`` belongs to (people's,
+    or its device-info's): the one no later assignment of that line closed."""
+    line = _line(source)
     row = conn.execute(
         "SELECT * FROM officer_assignments WHERE recorder = ? AND valid_to IS NULL"
-        " ORDER BY valid_from DESC, id DESC LIMIT 1",
-        (serial,),
-    ).fetchone()
-    return None if row is None else _row(row)
-
-
-def valid_at(conn: sqlite3.Connection, serial: str, at: str) -> Assignment | None:
-    """The assignment in force at ``at`` (``valid_from <= at < valid_to``)."""
-    row = conn.execute(
-        "SELECT * FROM officer_assignments WHERE recorder = ? AND valid_from <= ?"
-        " AND (valid_to IS NULL OR valid_to > ?) ORDER BY valid_from DESC, id DESC LIMIT 1",
-        (serial, at, at),
+        f" AND {_in(line)} ORDER BY valid_from DESC, id DESC LIMIT 1",
+        (serial, *line),
     ).fetchone()
     return None if row is None else _row(row)
 
@@ -192,8 +196,9 @@ def collector_for(
 def _record(
     conn: sqlite3.Connection, ledger: Ledger, change: Change, *, set_by: str, source: str
 ) -> Assignment:
-    """Close the recorder's open assignment and record the new one (caller's transaction)."""
-    previous = current(conn, change.recorder)
+    """Close the open assignment of the recorder's line and record the new one (in the
+    caller's transaction)."""
+    previous = current(conn, change.recorder, source)
     leaf = ledger.append(
         "officer.assigned",
         {
@@ -205,9 +210,11 @@ def _record(
             "previous": previous.officer if previous else None,
         },
     )
+    line = _line(source)
     conn.execute(
-        "UPDATE officer_assignments SET valid_to = ? WHERE recorder = ? AND valid_to IS NULL",
-        (change.valid_from, change.recorder),
+        "UPDATE officer_assignments SET valid_to = ? WHERE recorder = ? AND valid_to IS NULL"
+        f" AND {_in(line)}",
+        (change.valid_from, change.recorder, *line),
     )
     conn.execute(
         "INSERT INTO officer_assignments (recorder, officer, valid_from, valid_to, set_by,"
@@ -248,9 +255,7 @@ def _plan(
             if found is not None:
                 newest[change.recorder] = (found.officer, found.valid_from, None, found)
         before = newest.get(change.recorder)
-        # What a recorder said about itself is recorded again when a person confirms it.
-        by_person = before is not None and (before[3] is None or before[3].source in BY_PERSON)
-        if before is not None and before[0] == change.officer and by_person:
+        if before is not None and before[0] == change.officer:
             if before[3] is not None and before[3] not in unchanged:
                 unchanged.append(before[3])
             continue  # already this officer's: nothing to record
@@ -282,8 +287,11 @@ def assign(
 ) -> Outcome:
     """Assign ``serial`` to ``officer`` from ``valid_from`` (default: now). Assigning a
     recorder to the officer who already has it records nothing."""
-    if source not in SOURCES:
-        raise AssignmentError(f"source {source!r} is not one of {', '.join(SOURCES)}")
+    if source not in BY_PERSON:
+        raise AssignmentError(
+            f"source {source!r} is not a person's ({', '.join(BY_PERSON)}); what a recorder "
+            "says is recorded by record_device_officer"
+        )
     change = Change(
         check_name(serial, "recorder serial"),
         check_officer(officer),
@@ -301,17 +309,15 @@ def assign(
 def record_device_officer(
     conn: sqlite3.Connection, ledger: Ledger, serial: str, officer: str, at_iso: str
 ) -> Assignment | None:
-    """Keep the history of what a recorder's device-info said: record ``officer`` as an
-    assignment from ``device-info`` when it differs from the recorder's open assignment,
-    unless a person-made assignment is in force (a person's word is not overwritten by
-    what a recorder says). Returns the assignment recorded, if any."""
+    """Keep the history of what a recorder's device-info said: record ``officer`` (source
+    ``device-info``) when it differs from what it said before. It never closes a
+    person's assignment, nor outranks one in :func:`collector_for`. Returns the
+    assignment recorded, if any."""
     at = parse_time(at_iso)
     name = check_officer(officer)
     with transaction(conn):
-        open_now = current(conn, serial)
-        if open_now is not None and (open_now.source in BY_PERSON or open_now.officer == name):
-            return None
-        if open_now is not None and open_now.valid_from >= at:
+        said = current(conn, serial, "device-info")
+        if said is not None and (said.officer == name or said.valid_from >= at):
             return None
         return _record(
             conn, ledger, Change(serial, name, at), set_by="recorder", source="device-info"

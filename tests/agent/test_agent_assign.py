@@ -60,15 +60,16 @@ def test_history_across_two_assignments(docked: Path) -> None:
     made = json.loads(proc.stdout)["assigned"]
     assert [a["officer"] for a in made] == ["警员002"]
 
-    listed = json.loads(run_cli("assign", "--list", "--data-dir", docked, "--json", check=0).stdout)
-    rows = listed["assignments"]
+    rows = history_of(docked)
     assert [(a["officer"], a["valid_from"], a["valid_to"]) for a in rows] == [
         ("警员001", "2026-11-01T00:00:00.000000Z", "2026-11-20T00:00:00.000000Z"),
         ("警员002", "2026-11-20T00:00:00.000000Z", None),
     ]
     assert {(a["set_by"], a["source"]) for a in rows} == {("admin", "cli")}
 
-    leaves = _leaves(docked, "officer.assigned")
+    leaves = [
+        leaf for leaf in _leaves(docked, "officer.assigned") if leaf["body"]["source"] == "cli"
+    ]
     assert [leaf["body"] for leaf in leaves] == [
         {
             "recorder": "REC0001",
@@ -152,9 +153,10 @@ def test_csv_import_with_bom_header_and_chinese_names(docked: Path, tmp_path: Pa
 
 
 def history_of(data: Path) -> list[dict[str, Any]]:
+    """The people's assignments (ingest may also record what the recorder's device-info said)."""
     proc = run_cli("assign", "--list", "--data-dir", data, "--json", check=0)
     rows: list[dict[str, Any]] = json.loads(proc.stdout)["assignments"]
-    return rows
+    return [row for row in rows if row["source"] != "device-info"]
 
 
 def test_csv_import_is_all_or_nothing_and_names_every_bad_line(
@@ -245,25 +247,33 @@ def test_what_a_recorder_says_is_history_and_never_outranks_a_person(docked: Pat
     station = _station(docked)
     try:
         conn, led = station.conn, station.ledger()
-        made = record_device_officer(conn, led, "REC0001", "000123", "2026-11-01T00:00:00Z")
-        assert made is not None and made.source == "device-info"
+        said = record_device_officer(conn, led, "REC0007", "000123", "2026-11-01T00:00:00Z")
+        assert said is not None and said.source == "device-info"
         # The same officer again, and a docking dated before it, record nothing.
-        assert record_device_officer(conn, led, "REC0001", "000123", "2026-11-02T00:00:00Z") is None
-        # A device-info assignment is history: what the recorder says now is used.
+        assert record_device_officer(conn, led, "REC0007", "000123", "2026-11-02T00:00:00Z") is None
+        assert record_device_officer(conn, led, "REC0007", "000999", "2026-10-01T00:00:00Z") is None
+        # What the recorder said is history: what it says now is used.
         assert collector_for(
-            conn, "REC0001", "2026-11-03T00:00:00Z", device_officer="000999", cli_officer=None
+            conn, "REC0007", "2026-11-03T00:00:00Z", device_officer="000999", cli_officer=None
         ) == ("000999", "device-info")
-        # A person confirming the recorder's officer is recorded (a person's word now).
-        outcome = assign(conn, led, "REC0001", "000123", set_by="admin")
-        assert [a.source for a in outcome.made] == ["cli"]
-        # ... and a recorder saying something else later does not overwrite it.
+        # A person's assignment may date back before the recorder's last docking ...
+        made = assign(
+            conn, led, "REC0007", "张三", set_by="admin", valid_from="2026-10-15T00:00:00Z"
+        ).made
+        assert [(a.source, a.valid_to) for a in made] == [("cli", None)]
+        # ... and what the recorder says later neither closes nor outranks it.
         later = "2099-01-01T00:00:00Z"
-        assert record_device_officer(conn, led, "REC0001", "000999", later) is None
-        assert collector_for(conn, "REC0001", later, device_officer="000999", cli_officer=None) == (
-            "000123",
+        assert record_device_officer(conn, led, "REC0007", "000999", later) is not None
+        assert collector_for(conn, "REC0007", later, device_officer="000999", cli_officer=None) == (
+            "张三",
             "assignment",
         )
-        assert [a.source for a in history(conn, "REC0001")] == ["device-info", "cli"]
+        rows = history(conn, "REC0007")
+        assert [(a.source, a.officer, a.valid_to) for a in rows] == [
+            ("cli", "张三", None),
+            ("device-info", "000123", later.replace("Z", ".000000Z")),
+            ("device-info", "000999", None),
+        ]
         sign(station)
     finally:
         station.close()
@@ -279,14 +289,17 @@ def test_a_failed_import_rolls_back_inside_the_callers_connection(
     sheet = tmp_path / "officers.csv"
     sheet.write_text("REC0001,张三\nREC0002,李四,nonsense\n", "utf-8")
     try:
-        before = Ledger(station.conn, station.station_id).size()
+        before, rows = Ledger(station.conn, station.station_id).size(), history(station.conn)
         with pytest.raises(AssignmentError, match="line 2"):
             import_csv(station.conn, station.ledger(), sheet, set_by="IT")
         assert Ledger(station.conn, station.station_id).size() == before
         assert not station.conn.in_transaction
-        assert history(station.conn) == []
+        assert history(station.conn) == rows
         assign(station.conn, station.ledger(), "REC0009", "赵六", set_by="admin")
-        assert [a.recorder for a in history(station.conn)] == ["REC0009"]
+        assert [a.recorder for a in history(station.conn)] == [
+            *(a.recorder for a in rows),
+            "REC0009",
+        ]
     finally:
         station.close()
 

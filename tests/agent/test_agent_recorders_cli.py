@@ -76,6 +76,8 @@ def docked(recorder_template: Path) -> Iterator[Docked]:
     bad = root / "mount" / "REC0002"
     shutil.copytree(recorder_template, bad)
     os.mkfifo(bad / "DCIM" / "PIPE.MP4")
+    info = bad / "DEVICE.INF"  # a recorder whose device-info names no officer
+    info.write_text(info.read_text("utf-8").replace("officer=000123\n", ""), "utf-8")
     made.bad = ingest_json(
         bad, made.data, "--recorder", "REC0002", "--officer", "警员\x1b[2J", check=1
     )["session_id"]
@@ -97,7 +99,7 @@ def test_recorders_json(docked: Docked) -> None:
     assert (one["last_session"], one["last_phase"]) == (docked.good, "verified")
     assert one["model"] and one["first_seen"] <= one["last_seen"]
     assert (two["last_session"], two["last_phase"]) == (docked.bad, "incomplete")
-    # No assignment, and nothing known of REC0002's device-info officer: flagged.
+    # No assignment, and its device-info names no officer: flagged, never refused.
     assert (two["officer"], two["officer_source"]) == (None, "none")
 
 
