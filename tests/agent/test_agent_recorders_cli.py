@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import shutil
+import sqlite3
 import tempfile
 import unicodedata
 from collections.abc import Iterator
@@ -201,3 +202,16 @@ def test_a_station_with_nothing_docked_says_so(tmp_path: Path) -> None:
     out = run_cli("sessions", "--active", "--data-dir", tmp_path / "data", check=0).stdout
     assert out == "no docking session is open\n"
     assert _json("recorders", "--data-dir", tmp_path / "data") == {"recorders": []}
+
+
+def test_a_database_older_than_slots_is_named_not_a_traceback(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    Station.open(embedded_config(data)).close()
+    conn = sqlite3.connect(data / DB_NAME)
+    conn.execute("DROP TABLE officer_assignments")
+    conn.commit()
+    conn.close()
+    for command in ("recorders", "sessions"):
+        proc = run_cli(command, "--data-dir", data, check=2)
+        assert "predates slots and officer assignments" in proc.stderr, proc.stderr
+        assert proc.stderr.count("\n") == 1 and proc.stdout == ""
