@@ -401,16 +401,16 @@ class IngestSession:
                 ]
                 return report
         led = self.station.ledger(conn)
-        if volume.officer:
-            # What the recorder says is kept as history (a person's assignment wins).
-            try:
-                record_device_officer(conn, led, serial, volume.officer, iso(utc_now()))
-            except EvidockError as exc:
-                log.warning("device-info officer not recorded: %s", printable(str(exc)))
         self._open_session(conn, led, report, volume)
         self.session_id = report.session_id
         # From here on the session is on record: whatever happens, it is closed on record.
         try:
+            if volume.officer:
+                # What the recorder says is kept as history (a person's assignment wins).
+                try:
+                    record_device_officer(conn, led, serial, volume.officer, iso(utc_now()))
+                except EvidockError as exc:
+                    log.warning("device-info officer not recorded: %s", printable(str(exc)))
             if scan_error is not None:
                 raise scan_error
             assert scan is not None
