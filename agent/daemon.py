@@ -12,6 +12,7 @@ import dataclasses
 import logging
 import os
 import signal
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -29,6 +30,7 @@ from agent.ingest import IngestSession, SessionReport
 from agent.phases import advance_phases
 from agent.progress import Progress
 from agent.station import Station, config_digest
+from agent.wipe import perform_wipe, policy_for
 from config import DockingSection, StationConfig
 from config.common import printable
 from docking import (
@@ -44,6 +46,7 @@ from docking import (
     UsbIdentity,
     display_path,
     example_profile_for,
+    get_profile,
     profile_for_usb,
 )
 from hashing import HashingError
@@ -147,6 +150,7 @@ class Daemon:
         self._interval = station.config.ledger.checkpoint_minutes * 60.0
         self._next_checkpoint = clock() + self._interval
         self._delivery: threading.Thread | None = None
+        self.detector: RecorderDetector | None = None
 
     # --- detection ----------------------------------------------------------------------
 
@@ -296,23 +300,77 @@ class Daemon:
             log.critical("ingest worker for %s ended: %r", printable(str(volume)), exc)
 
     def advance_phases(self) -> None:
-        """Sessions whose footage became safe (by the wipe policy) say so: "safe, take it"."""
+        """Sessions whose footage became safe (by the wipe policy) say so: "safe, take it".
+
+        A recorder the station mounted itself (the USB detector) is wiped then, by the
+        policy, if it is still in its slot; a recorder something else mounted is wiped
+        only by `evidock wipe`."""
         try:
             conn = self.station.connect()
             try:
                 changed = advance_phases(conn, self.station.config.docking.wipe)
                 for session_id, phase in changed:
                     row = conn.execute(
-                        "SELECT recorder, slot FROM docking_sessions WHERE session_id = ?",
+                        "SELECT recorder, slot, volume FROM docking_sessions WHERE session_id = ?",
                         (session_id,),
                     ).fetchone()
                     where = f"slot {row['slot']}" if row["slot"] else f"recorder {row['recorder']}"
-                    if phase == "safe":
-                        log.info("%s: safe, take it (session %s)", printable(where), session_id)
+                    if phase != "safe":
+                        continue
+                    self._wipe_if_docked(conn, session_id, str(row["recorder"]), row["volume"])
+                    log.info("%s: safe, take it (session %s)", printable(where), session_id)
             finally:
                 conn.close()
         except Exception as exc:
             log.error("session phases not updated: %s: %s", type(exc).__name__, exc)
+
+    def _wipe_if_docked(
+        self, conn: sqlite3.Connection, session_id: str, serial: str, volume_text: str
+    ) -> None:
+        detector = self.detector
+        if not isinstance(detector, UsbDetector) or self.stop_event.is_set():
+            return
+        with self.lock:
+            docked = [
+                event
+                for volume, event in self.docked.items()
+                if display_path(os.fsencode(volume)) == volume_text
+            ]
+        if not docked:
+            return  # taken out already: nothing to wipe
+        event = docked[0]
+        profile = get_profile(
+            self._profile_of(event.usb) or self.station.config.docking.recorder_profile
+        )
+        policy = policy_for(self.station.config.docking.wipe, profile)
+        if policy == "never":
+            return
+        try:
+            report = perform_wipe(
+                conn,
+                self.station.ledger(conn),
+                event.volume,
+                serial,
+                policy,
+                profile=profile,
+                session_id=session_id,
+                writable=detector.writable,
+            )
+        except Exception as exc:
+            log.error(
+                "wipe of %s not done: %s: %s; the recorder keeps its files",
+                printable(str(event.volume)),
+                type(exc).__name__,
+                printable(str(exc)),
+            )
+            return
+        removed = len(report.removed)
+        log.info(
+            "%s: %d files wiped from the recorder (policy %s), each proven copied first",
+            printable(f"slot {event.slot}" if event.slot else str(event.volume)),
+            removed,
+            policy,
+        )
 
     def _mark_removed(self, volume: Path) -> None:
         """The recorder left its slot: its finished sessions say so."""
@@ -439,6 +497,7 @@ class Daemon:
 
     def run_forever(self) -> None:
         detector = self._detector_factory(self.on_event)
+        self.detector = detector
         detector.start()
         try:
             clock_watch = ClockWatch()

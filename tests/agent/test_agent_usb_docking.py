@@ -227,3 +227,53 @@ def test_a_recorder_pulled_mid_copy_ends_its_session_incomplete_and_redocking_fi
         for made in detectors:
             made.stop()
         station.close()
+
+
+def test_a_safe_recorder_in_its_slot_is_wiped_by_the_policy_and_only_then(
+    recorder: Path, tmp_path: Path, mount_root: Path
+) -> None:
+    station = Station.open(embedded_config(tmp_path / "data"))
+    bus = SimulatedUsbBus(tmp_path / "bus")
+    docking = station.config.docking.model_copy(update={"mount_root": mount_root})
+    daemon = Daemon(station)
+    detector = UsbDetector(daemon.on_event, docking, bus=bus, profile_for=example_profile_for)
+    daemon.detector = detector
+    detector.start(worker=False)
+    footage = sorted(p for p in (recorder / "DCIM").rglob("*") if p.is_file())
+    try:
+        bus.plug(
+            "1-1.2",
+            vendor_id=RECORDER_ID[0],
+            product_id=RECORDER_ID[1],
+            source=recorder,
+            serial="REC0001",
+        )
+        detector.step()
+        assert _until(lambda: len(daemon.reports) == 1) is not None
+        (report,) = daemon.reports
+        # Verified, not yet confirmed centrally: under the default policy nothing goes.
+        daemon.advance_phases()
+        assert all(p.exists() for p in footage)
+        assert daemon.deliver().ok
+        daemon.advance_phases()  # safe: the station wipes the recorder in its slot
+        left = [p for p in footage if p.exists()]
+        # Every copied clip is gone; a file the policy keeps (flagged) stays.
+        flagged = {o.source_path for o in report.outcomes if o.warning}
+        assert {str(p.relative_to(recorder)) for p in left} == flagged
+        assert (recorder / "DEVICE.INF").exists()  # the recorder's identity stays
+        row = station.conn.execute(
+            "SELECT phase FROM docking_sessions WHERE session_id = ?", (report.session_id,)
+        ).fetchone()
+        assert row["phase"] == "wiped"
+        kinds = [r[0] for r in station.conn.execute("SELECT kind FROM ledger_leaves")]
+        assert kinds.count("recorder.wiped") == 1
+        # The mount is read-only again after the wipe.
+        with pytest.raises(OSError) as refused:
+            (mount_root / "1-1.2" / "x").write_bytes(b"x")
+        assert refused.value.errno == errno.EROFS
+    finally:
+        daemon.close()
+        detector.stop()
+    daemon.checkpoint()
+    assert verify_data_dir(station.data_dir).ok
+    station.close()
