@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from gated_source import Gated
 
 import agent.daemon as daemon_module
 from agent.daemon import RESTART_DELAYS, RESTART_LIMIT, Daemon
@@ -22,29 +23,6 @@ from docking import Docked, DockingEvent, EventCallback, RecorderDetector, Undoc
 from hashing import FileSource, open_source
 
 BIG = "DCIM/100MEDIA/0BIG.MP4"  # sorts before the recorder's other files
-
-
-class Gated:
-    """Reads like the real file, but the read at ``offset`` waits for ``release``:
-    the test decides what happens while a copy is part-way through."""
-
-    def __init__(
-        self, inner: FileSource, offset: int, reached: threading.Event, release: threading.Event
-    ) -> None:
-        self.inner, self.offset = inner, offset
-        self.reached, self.release = reached, release
-
-    def stat(self) -> os.stat_result:
-        return self.inner.stat()
-
-    def read_into(self, buffer: memoryview, offset: int) -> int:
-        if offset >= self.offset:
-            self.reached.set()
-            assert self.release.wait(60), "the test never released the read"
-        return self.inner.read_into(buffer, offset)
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 class Clock:

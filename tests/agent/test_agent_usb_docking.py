@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from gated_source import Gated
 from station_cli import REPO, run_cli
 
 from agent.daemon import Daemon
@@ -53,6 +54,13 @@ def _kinds(data: Path) -> list[str]:
             conn.close()
     except sqlite3.OperationalError:
         return []
+
+
+def _plug(bus: SimulatedUsbBus, port: str, source: Path) -> None:
+    """A recorder of the generic profile (its example ids), serial REC0001, into ``port``."""
+    bus.plug(
+        port, vendor_id=RECORDER_ID[0], product_id=RECORDER_ID[1], source=source, serial="REC0001"
+    )
 
 
 def _until(condition: object, seconds: float = 60.0) -> float | None:
@@ -90,13 +98,7 @@ def test_evidock_run_finds_mounts_read_only_and_ingests_a_usb_recorder(
     try:
         assert _until(lambda: "station.booted" in _kinds(data)) is not None
         plugged = time.monotonic()
-        bus.plug(
-            "1-1.3",
-            vendor_id=RECORDER_ID[0],
-            product_id=RECORDER_ID[1],
-            source=recorder_template,
-            serial="REC0001",
-        )
+        _plug(bus, "1-1.3", recorder_template)
         seen = _until(lambda: "docking.opened" in _kinds(data), 30)
         assert seen is not None, "the daemon never opened a session"
         found_after = time.monotonic() - plugged
@@ -124,27 +126,6 @@ def test_evidock_run_finds_mounts_read_only_and_ingests_a_usb_recorder(
     run_cli("verify", "--data-dir", data, check=0)
 
 
-class Gated:
-    """Reads like the real file, but the read at ``offset`` waits for ``release``."""
-
-    def __init__(
-        self, inner: FileSource, reached: threading.Event, release: threading.Event
-    ) -> None:
-        self.inner, self.reached, self.release = inner, reached, release
-
-    def stat(self) -> os.stat_result:
-        return self.inner.stat()
-
-    def read_into(self, buffer: memoryview, offset: int) -> int:
-        if offset >= 2 * 1024 * 1024:
-            self.reached.set()
-            assert self.release.wait(60)
-        return self.inner.read_into(buffer, offset)
-
-    def close(self) -> None:
-        self.inner.close()
-
-
 def test_a_recorder_pulled_mid_copy_ends_its_session_incomplete_and_redocking_finishes(
     recorder: Path, tmp_path: Path, mount_root: Path
 ) -> None:
@@ -157,7 +138,9 @@ def test_a_recorder_pulled_mid_copy_ends_its_session_incomplete_and_redocking_fi
 
     def opener(path: Path) -> FileSource | Gated:
         source = open_source(path)
-        return Gated(source, reached, release) if path.name == "0BIG.MP4" else source
+        return (
+            Gated(source, 2 * 1024 * 1024, reached, release) if path.name == "0BIG.MP4" else source
+        )
 
     station.source_opener = opener
     bus = SimulatedUsbBus(tmp_path / "bus")
@@ -178,13 +161,7 @@ def test_a_recorder_pulled_mid_copy_ends_its_session_incomplete_and_redocking_fi
     detector = factory(daemon.on_event)
     detector.start(worker=False)
     try:
-        bus.plug(
-            "1-1.4",
-            vendor_id=RECORDER_ID[0],
-            product_id=RECORDER_ID[1],
-            source=recorder,
-            serial="REC0001",
-        )
+        _plug(bus, "1-1.4", recorder)
         detector.step()
         assert reached.wait(60), "the copy never got part-way"
         bus.unplug("1-1.4")  # pulled out
@@ -207,13 +184,7 @@ def test_a_recorder_pulled_mid_copy_ends_its_session_incomplete_and_redocking_fi
         detector.stop()
         detector2 = factory(again.on_event)
         detector2.start(worker=False)
-        bus.plug(
-            "1-1.4",
-            vendor_id=RECORDER_ID[0],
-            product_id=RECORDER_ID[1],
-            source=recorder,
-            serial="REC0001",
-        )
+        _plug(bus, "1-1.4", recorder)
         detector2.step()
         again.close()
         (second,) = again.reports
@@ -241,15 +212,9 @@ def test_a_safe_recorder_in_its_slot_is_wiped_by_the_policy_and_only_then(
     detector.start(worker=False)
     footage = sorted(p for p in (recorder / "DCIM").rglob("*") if p.is_file())
     try:
-        bus.plug(
-            "1-1.2",
-            vendor_id=RECORDER_ID[0],
-            product_id=RECORDER_ID[1],
-            source=recorder,
-            serial="REC0001",
-        )
+        _plug(bus, "1-1.2", recorder)
         detector.step()
-        assert _until(lambda: len(daemon.reports) == 1) is not None
+        daemon.close()  # waits for the session and what follows it
         (report,) = daemon.reports
         # Verified, not yet confirmed centrally: under the default policy nothing goes.
         daemon.advance_phases()
