@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -98,7 +99,10 @@ def test_evidock_run_finds_mounts_read_only_and_ingests_a_usb_recorder(
     try:
         assert _until(lambda: "station.booted" in _kinds(data)) is not None
         plugged = time.monotonic()
-        _plug(bus, "1-1.3", recorder_template)
+        # A copy: the station wipes the recorder once its clips are safe centrally.
+        source = tmp_path / "REC0001"
+        shutil.copytree(recorder_template, source)
+        _plug(bus, "1-1.3", source)
         seen = _until(lambda: "docking.opened" in _kinds(data), 30)
         assert seen is not None, "the daemon never opened a session"
         found_after = time.monotonic() - plugged
@@ -112,6 +116,10 @@ def test_evidock_run_finds_mounts_read_only_and_ingests_a_usb_recorder(
         assert _until(lambda: "docking.closed" in _kinds(data), 60) is not None
         files = len([p for p in recorder_template.rglob("*") if p.is_file()])
         assert _until(lambda: _kinds(data).count("clip.uploaded") == files, 60) is not None
+        # Safe centrally: the station wipes the recorder (read-write for the wipe only).
+        assert _until(lambda: "recorder.wiped" in _kinds(data), 30) is not None
+        assert not [p for p in (source / "DCIM").rglob("*.MP4")]
+        assert (source / "DEVICE.INF").exists()
         bus.unplug("1-1.3")
         assert _until(lambda: SystemMounter().mounts_under(mount_root) == [], 10) is not None
     finally:
@@ -119,7 +127,7 @@ def test_evidock_run_finds_mounts_read_only_and_ingests_a_usb_recorder(
         out, _ = daemon.communicate(timeout=60)
     assert daemon.returncode == 0, out
     assert "recorder docked at slot 3" in out
-    assert "slot 3: safe, take it" in out
+    assert "slot 3: safe, take it" in out and "files wiped from the recorder" in out
     assert "Traceback" not in out
     sessions = run_cli("sessions", "--data-dir", data, check=0).stdout
     assert "removed" in sessions or "safe" in sessions, sessions
