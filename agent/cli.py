@@ -26,6 +26,7 @@ from agent.boundary import fresh_line, run_command
 from agent.cases import link
 from agent.delivery import deliver_due, delivery_target
 from agent.ingest import IngestSession, SessionReport
+from agent.phases import advance_phases
 from agent.progress import Progress
 from agent.station_args import UsageError, add_station_options, open_station, sign
 from config import check_config_file
@@ -166,8 +167,12 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 def cmd_deliver(args: argparse.Namespace) -> int:
     station = open_station(args)
     report = deliver_due(station, station.conn, delivery_target(station))
+    # Sessions whose clips are now all confirmed centrally become safe.
+    safe = [s for s, phase in advance_phases(station.conn, station.config.docking.wipe)]
     sign(station)
     print("\n".join(report.lines()))
+    if safe:
+        print(f"{len(safe)} docking session(s) now safe: {', '.join(safe)}")
     return 0 if report.ok else 1
 
 

@@ -231,3 +231,17 @@ def test_each_session_names_its_collector_and_where_that_came_from(
     assert (opened[1]["officer"], opened[1]["officer_source"]) == ("警号 7", "assignment")
     assert first["officer"] == "000123" and second["officer"] == "警号 7"
     run_cli("verify", "--data-dir", data, check=0)
+
+
+def test_deliver_moves_its_sessions_to_safe(recorder: Path, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    report = json.loads(run_cli("ingest", recorder, "--data-dir", data, "--json", check=0).stdout)
+    conn = sqlite3.connect(data / "station.db")
+    phase = "SELECT phase FROM docking_sessions WHERE session_id = ?"
+    try:
+        assert conn.execute(phase, (report["session_id"],)).fetchone()[0] == "verified"
+        out = run_cli("deliver", "--data-dir", data, check=0).stdout
+        assert conn.execute(phase, (report["session_id"],)).fetchone()[0] == "safe"
+    finally:
+        conn.close()
+    assert f"now safe: {report['session_id']}" in out
