@@ -42,7 +42,28 @@ def recorder_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
         audio=True,
         photo=True,
     )
+    _TEMPLATES[root] = _listing(root)
     return root
+
+
+# The session's shared recorder, as made: a test that changes it (docking it as a USB
+# source the station then wipes, say) breaks every later test, so it fails itself.
+_TEMPLATES: dict[Path, list[tuple[str, int, int]]] = {}
+
+
+def _listing(root: Path) -> list[tuple[str, int, int]]:
+    return sorted(
+        (str(p.relative_to(root)), p.stat().st_size, p.stat().st_mtime_ns)
+        for p in root.rglob("*")
+        if p.is_file()
+    )
+
+
+@pytest.fixture(autouse=True)
+def shared_recorder_unchanged() -> Iterator[None]:
+    yield
+    for root, made in _TEMPLATES.items():
+        assert _listing(root) == made, f"this test changed the shared recorder {root}: use a copy"
 
 
 @pytest.fixture
