@@ -245,3 +245,25 @@ def test_deliver_moves_its_sessions_to_safe(recorder: Path, tmp_path: Path) -> N
     finally:
         conn.close()
     assert f"now safe: {report['session_id']}" in out
+
+
+def test_a_recorder_with_five_thousand_small_files_is_ingested_and_recognised_after(
+    tmp_path: Path,
+) -> None:
+    volume = tmp_path / "media" / "REC5000"
+    media = volume / "DCIM" / "100MEDIA"
+    media.mkdir(parents=True)
+    for n in range(5000):
+        (media / f"20261122_08{n // 60 % 60:02d}{n % 60:02d}_{n:04d}.LOG").write_bytes(
+            n.to_bytes(4, "big") * 64
+        )
+    station = Station.open(embedded_config(tmp_path / "data"))
+    try:
+        report = IngestSession(station, volume).run()
+        assert report.ok and report.count("new") == 5000
+        again = IngestSession(station, volume, recheck="metadata").run()
+        assert again.already_safe_in == report.session_id and len(again.outcomes) == 5000
+        Daemon(station).checkpoint()
+        assert verify_data_dir(station.data_dir).ok
+    finally:
+        station.close()
