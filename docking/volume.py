@@ -204,9 +204,13 @@ def _lookup(info: dict[str, str], key: str) -> str | None:
 def _read_device_info(
     root: Path, default: RecorderProfile
 ) -> tuple[dict[str, str], bytes | None, str | None]:
-    candidates = list(default.device_info)
+    # Each candidate path is read with the separator of the profile that names it (the
+    # default profile first), so a recorder of another family is recognised by its model.
+    separators = {c: default.device_info_separator for c in default.device_info}
     for other in load_profiles().values():
-        candidates += [c for c in other.device_info if c not in candidates]
+        for c in other.device_info:
+            separators.setdefault(c, other.device_info_separator)
+    candidates = list(separators)
     try:
         root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError:
@@ -229,7 +233,7 @@ def _read_device_info(
                 return {}, exc.rel, f"device-info file {where!r} not read: {exc}"
             if found is not None:
                 rel, raw = found
-                return _parse_key_values(raw, default.device_info_separator), rel, None
+                return _parse_key_values(raw, separators[candidate]), rel, None
     finally:
         os.close(root_fd)
     return {}, None, None

@@ -263,3 +263,19 @@ def test_device_info_values_that_would_print_as_something_else_are_not_taken(
     (volume_copy / "DEVICE.INF").write_text("serial=执法仪-0042\nofficer=警号 012345\n", "utf-8")
     vol = open_volume(volume_copy)
     assert (vol.serial, vol.officer) == ("执法仪-0042", "警号 012345")
+
+
+@pytest.mark.parametrize("family", ["gat947", "file-record", "video-gps-log"])
+def test_a_recorder_of_another_family_is_recognised_by_its_own_device_info(
+    tmp_path: Path, family: str
+) -> None:
+    # The station's default profile is generic; the recorder's own device-info file (its
+    # path and its "KEY: value" or "key=value" lines) names its model and serial.
+    from docking import generate_volume
+
+    made = generate_volume(
+        tmp_path / "rec", profile=family, serial="FAM-0042", clips=1, seconds=1, size=(64, 48)
+    )
+    vol = open_volume(tmp_path / "rec")
+    assert (vol.profile.name, vol.serial, vol.serial_source) == (family, "FAM-0042", "device-info")
+    assert vol.officer == made.officer
