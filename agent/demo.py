@@ -19,6 +19,7 @@ from agent.anchoring import anchor_files
 from agent.cases import link
 from agent.daemon import Daemon, record_boot, volumes_under
 from agent.delivery import deliver_due
+from agent.phases import advance_phases
 from agent.progress import Progress
 from agent.station import Station, embedded_config
 from agent.verification import verify_data_dir
@@ -87,6 +88,7 @@ def run_demo(data_dir: Path, *, recorders: int, clips: int, as_json: bool) -> in
             reason="demo",
         )
     delivery = deliver_due(station, station.conn, daemon.target)
+    advance_phases(station.conn, config.docking.wipe)  # delivered sessions become safe
     daemon.checkpoint()
     anchors = anchor_files(daemon.target)
     outcome = verify_data_dir(data_dir, anchors=anchors[-1:])

@@ -25,6 +25,9 @@ def test_demo_ingests_links_delivers_and_verifies(tmp_path: Path) -> None:
     assert "covered by an anchor" in again.stdout
     assert again.stdout.count("not read again, already safe") == 2
     assert "ingested 0 new clips" in again.stdout
+    sessions = run_cli("sessions", "--data-dir", data, "--json", check=0).stdout
+    phases = {s["phase"] for s in json.loads(sessions)["sessions"]}
+    assert phases == {"safe"}, phases  # delivered: each recorder may be taken
     export = tmp_path / "package"
     run_cli(
         "export",
