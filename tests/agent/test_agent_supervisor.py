@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fake_clock import Clock
 from gated_source import Gated
 
 import agent.daemon as daemon_module
@@ -23,14 +24,6 @@ from docking import Docked, DockingEvent, EventCallback, RecorderDetector, Undoc
 from hashing import FileSource, open_source
 
 BIG = "DCIM/100MEDIA/0BIG.MP4"  # sorts before the recorder's other files
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 5000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

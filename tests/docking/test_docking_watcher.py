@@ -6,6 +6,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from fake_clock import Clock
 
 from config import DockingSection
 from docking import (
@@ -25,19 +26,6 @@ pytestmark = pytest.mark.filterwarnings(
 
 SETTLE = 0.25  # binary fractions: the fake clock adds them exactly
 RESCAN = 0.5
-
-
-class Clock:
-    """The watcher's monotonic clock, moved by the test."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class Events:

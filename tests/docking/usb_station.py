@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fake_clock import Clock
 
 from config import DockingSection
 from docking import Docked, DockingEvent, Undocked
@@ -23,17 +24,6 @@ from docking.usb import UsbDetector
 
 RECORDER_ID = (0xFFFF, 0x0001)  # the generic profile's example ids
 STICK_ID = (0x0951, 0x1666)  # a USB stick no profile knows
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class Events:
