@@ -146,7 +146,7 @@ class Daemon:
         self.reports: list[SessionReport] = []
         self.failures: list[WorkerFailure] = []
         self.target = delivery_target(station)
-        self._detector_factory = detector_factory or self._mount_watcher
+        self._detector_factory = detector_factory or self._default_detector
         self._interval = station.config.ledger.checkpoint_minutes * 60.0
         self._next_checkpoint = clock() + self._interval
         self._delivery: threading.Thread | None = None
@@ -154,7 +154,7 @@ class Daemon:
 
     # --- detection ----------------------------------------------------------------------
 
-    def _mount_watcher(self, on_event: EventCallback) -> RecorderDetector:
+    def _default_detector(self, on_event: EventCallback) -> RecorderDetector:
         return detector_for(self.station.config.docking, on_event)
 
     def on_event(self, event: DockingEvent) -> None:
