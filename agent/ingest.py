@@ -10,9 +10,7 @@ recorded, the recorder keeps the file, and the session ends ``incomplete``.
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import json
 import logging
 import os
 import secrets
@@ -20,18 +18,27 @@ import shutil
 import sqlite3
 import threading
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from agent import metadata
 from agent.assignments import collector_for, record_device_officer
+from agent.clip_record import CopiedClip, clip_id_for
 from agent.clock import iso, utc_now
 from agent.database import transaction
 from agent.errors import EvidockError, SourceError
-from agent.sessions import close_incomplete, current_owner
+from agent.outcomes import (
+    NOT_PROBED_STOPPING,
+    STOPPED,
+    STOPPED_MID_FILE,
+    FileOutcome,
+    SessionReport,
+    known_files,
+    known_outcome,
+    not_copied,
+)
+from agent.sessions import close_incomplete, close_session, open_session
 from agent.station import Station
 from config.common import printable
 from docking import (
@@ -51,242 +58,25 @@ from uploader import UploadQueue
 
 log = logging.getLogger("evidock")
 
+__all__ = [
+    "NOT_PROBED_STOPPING",
+    "STOPPED",
+    "STOPPED_MID_FILE",
+    "FileOutcome",
+    "IngestSession",
+    "SessionReport",
+    "clip_id_for",
+]
+
 PROBED_KINDS = frozenset({"video", "audio"})
-# "known": unchanged since a finished session copied it (recheck = "metadata"), not read.
-SAFE_STATUSES = frozenset({"new", "seen", "known"})
-
-
-@dataclass
-class FileOutcome:
-    """What became of one entry of the volume (``status``: new, seen, failed, refused)."""
-
-    source_path: str
-    status: str
-    size: int | None = None
-    sha256: str | None = None
-    blake3: str | None = None
-    sm3: str | None = None
-    clip_id: str | None = None
-    kind: str | None = None
-    source_path_b64: str | None = None
-    reason: str | None = None
-    media_readable: bool | None = None
-    media_problem: str | None = None
-    resumed_bytes: int = 0
-    verified: bool = False
-    leaf_index: int | None = None
-
-    @property
-    def warning(self) -> str | None:
-        """Why a stored clip deserves a look (kept and flagged, never dropped)."""
-        if self.status not in ("new", "seen"):
-            return None
-        if self.size == 0:
-            return "empty file (0 bytes): the recorder may have failed while recording"
-        if self.media_readable is False:
-            return f"media not readable: {self.media_problem or 'unknown problem'}"
-        return None
-
-
-@dataclass
-class SessionReport:
-    session_id: str
-    recorder: str
-    source: str
-    officer: str | None
-    outcomes: list[FileOutcome] = field(default_factory=list)
-    case_number: str | None = None
-
-    # Set when the whole volume matched a finished session and nothing was read: the
-    # session that already holds it (no new session is opened).
-    already_safe_in: str | None = None
-    # The recorder's clock at docking and how far it is ahead (+) of the station's.
-    recorder_clock: str | None = None
-    clock_method: str | None = None
-    clock_offset_ms: int | None = None
-
-    @property
-    def ok(self) -> bool:
-        return all(o.status in SAFE_STATUSES for o in self.outcomes)
-
-    @property
-    def problems(self) -> list[FileOutcome]:
-        return [o for o in self.outcomes if o.status not in SAFE_STATUSES]
-
-    @property
-    def flagged(self) -> list[FileOutcome]:
-        return [o for o in self.outcomes if o.warning is not None]
-
-    def count(self, status: str) -> int:
-        return sum(1 for o in self.outcomes if o.status == status)
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "session_id": self.session_id,
-            "recorder": self.recorder,
-            "source": self.source,
-            "officer": self.officer,
-            "case_number": self.case_number,
-            "ok": self.ok,
-            "new": self.count("new"),
-            "seen": self.count("seen"),
-            "clips": [asdict(o) for o in self.outcomes if o.status in ("new", "seen")],
-            "problems": [asdict(o) for o in self.problems],
-        }
-
-
-@dataclass(frozen=True)
-class _Copied:
-    """A file committed to the store, about to become a clip: its leaf and its row."""
-
-    session_id: str
-    recorder: str
-    item: FootageFile
-    result: CopyResult
-    media: metadata.MediaInfo | None
-    clip_id: str
-    clock_offset_ms: int | None = None
-    important: bool = False
-
-    def leaf_body(self) -> dict[str, Any]:
-        result, item, media = self.result, self.item, self.media
-        return {
-            # The recorder's own time from the name, and beside it (never instead of it)
-            # that time corrected by the recorder's clock offset measured at docking.
-            "recorder_time_corrected": corrected_time(item.recorder_time, self.clock_offset_ms),
-            "important": self.important,
-            "clip_id": self.clip_id,
-            "session_id": self.session_id,
-            "sha256": result.sha256,
-            "blake3": result.blake3,
-            "sm3": result.sm3,
-            "size": result.size,
-            "window_size": result.window_size,
-            "windows": list(result.windows),
-            # True when the copy on disk was re-read and matched what the recorder gave.
-            "verified": result.verified,
-            "recorder": self.recorder,
-            "kind": item.kind,
-            "source_path": display_path(item.rel_path),
-            "source_path_b64": path_b64(item.rel_path),
-            "recorder_time": item.recorder_time,
-            "media": media.as_leaf_body() if media is not None else None,
-        }
-
-    def insert(self, conn: sqlite3.Connection, leaf_index: int) -> None:
-        result, item, media = self.result, self.item, self.media
-        conn.execute(
-            "INSERT INTO clips (clip_id, sha256, blake3, sm3, size, kind, recorder, session_id,"
-            " source_path, source_path_b64, recorder_time, ingested_at, duration_ms, codec,"
-            " creation_time, location, readable, media_problem, leaf_index)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                self.clip_id,
-                result.sha256,
-                result.blake3,
-                result.sm3,
-                result.size,
-                item.kind,
-                self.recorder,
-                self.session_id,
-                display_path(item.rel_path),
-                path_b64(item.rel_path),
-                item.recorder_time,
-                iso(utc_now()),
-                media.duration_ms if media else None,
-                media.codec if media else None,
-                media.creation_time if media else None,
-                media.location if media else None,
-                None if media is None else int(media.readable),
-                media.problem if media else None,
-                leaf_index,
-            ),
-        )
-
-
-STOPPED = "not copied: the session was stopped before this file; it stays on the recorder"
-STOPPED_MID_FILE = (
-    "copy stopped part-way: the station was stopping; the file stays on the recorder and "
-    "docking it again resumes the copy"
-)
-NOT_PROBED_STOPPING = (
-    "not probed: the station was stopping while ffprobe ran (the clip itself is stored "
-    "and verified)"
-)
 
 
 class _CopyStopped(Exception):
     """Raised from the engine's progress callback to abandon a copy part-way."""
 
 
-def _not_copied(item: FootageFile, reason: str) -> FileOutcome:
-    return FileOutcome(
-        source_path=display_path(item.rel_path),
-        source_path_b64=path_b64(item.rel_path),
-        status="skipped",
-        kind=item.kind,
-        size=item.size,
-        reason=reason,
-    )
-
-
-def _known_files(
-    conn: sqlite3.Connection, serial: str
-) -> dict[tuple[bytes, int, int], tuple[str, str]]:
-    """(name, size, mtime) of every file a session of this recorder copied -> (clip id,
-    session id): what a recorder left docked still holds needs no second read."""
-    rows = conn.execute(
-        "SELECT g.source_path, g.source_path_b64, g.size, g.mtime_ns, g.clip_id, g.session_id"
-        " FROM sightings g JOIN docking_sessions s ON s.session_id = g.session_id"
-        " WHERE s.recorder = ? AND g.size IS NOT NULL AND g.mtime_ns IS NOT NULL"
-        " ORDER BY g.leaf_index",
-        (serial,),
-    )
-    known: dict[tuple[bytes, int, int], tuple[str, str]] = {}
-    for row in rows:
-        raw = row["source_path_b64"]
-        name = base64.b64decode(raw) if raw else str(row["source_path"]).encode("utf-8")
-        known[(name, int(row["size"]), int(row["mtime_ns"]))] = (
-            str(row["clip_id"]),
-            str(row["session_id"]),
-        )
-    return known
-
-
-def _known(item: FootageFile, match: tuple[str, str]) -> FileOutcome:
-    clip_id, session_id = match
-    return FileOutcome(
-        source_path=display_path(item.rel_path),
-        source_path_b64=path_b64(item.rel_path),
-        status="known",
-        kind=item.kind,
-        size=item.size,
-        clip_id=clip_id,
-        reason=f"unchanged since session {session_id} copied it (same name, size and "
-        'modification time): not read again (docking.recheck = "metadata")',
-    )
-
-
-def corrected_time(recorder_time: str | None, offset_ms: int | None) -> str | None:
-    """The recorder's time moved by its clock offset: what the station's clock would have
-    said (naive local ISO, like the recorder's own)."""
-    if recorder_time is None or offset_ms is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(recorder_time)
-    except ValueError:
-        return None
-    return (moment - timedelta(milliseconds=offset_ms)).isoformat()
-
-
 def new_session_id() -> str:
     return f"S{utc_now():%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
-
-
-def clip_id_for(sha256: str) -> str:
-    # Content-derived so that the same footage docked twice is one clip; 96 bits keep
-    # prefix collisions out of reach of anyone crafting files.
-    return "c" + sha256[:24]
 
 
 def resume_key(serial: str, item: FootageFile) -> str:
@@ -391,13 +181,13 @@ class IngestSession:
         self._read_clock(volume, scan, report)
         known: dict[tuple[bytes, int, int], tuple[str, str]] = {}
         if self.recheck == "metadata" and scan is not None:
-            known = _known_files(conn, serial)
+            known = known_files(conn, serial)
             matched = [known.get((f.rel_path, f.size, f.mtime_ns)) for f in scan.files]
             if scan.files and all(matched) and not scan.refused:
                 # Nothing new on a recorder left docked: no session, nothing read.
                 report.already_safe_in = max(m[1] for m in matched if m)
                 report.outcomes = [
-                    _known(f, m) for f, m in zip(scan.files, matched, strict=True) if m
+                    known_outcome(f, m) for f, m in zip(scan.files, matched, strict=True) if m
                 ]
                 return report
         led = self.station.ledger(conn)
@@ -416,7 +206,7 @@ class IngestSession:
             assert scan is not None
             to_read = [f for f in scan.files if (f.rel_path, f.size, f.mtime_ns) not in known]
             report.outcomes += [
-                _known(f, known[(f.rel_path, f.size, f.mtime_ns)])
+                known_outcome(f, known[(f.rel_path, f.size, f.mtime_ns)])
                 for f in scan.files
                 if (f.rel_path, f.size, f.mtime_ns) in known
             ]
@@ -438,7 +228,7 @@ class IngestSession:
             engine = self.station.engine(volume_root=volume.root)
             for item in to_read:
                 if self.stop is not None and self.stop.is_set():
-                    report.outcomes.append(_not_copied(item, STOPPED))
+                    report.outcomes.append(not_copied(item, STOPPED))
                     continue
                 report.outcomes.append(self._ingest_file(conn, led, engine, report, serial, item))
                 conn.execute(
@@ -448,7 +238,7 @@ class IngestSession:
                 )
                 if self.on_file:
                     self.on_file()
-            self._close(conn, led, report)
+            close_session(conn, led, report)
         except BaseException as exc:
             self._abandon(conn, led, report, exc)
             raise
@@ -457,66 +247,8 @@ class IngestSession:
     def _open_session(
         self, conn: sqlite3.Connection, led: Ledger, report: SessionReport, volume: RecorderVolume
     ) -> None:
-        serial, officer = report.recorder, report.officer
-        now = iso(utc_now())
-        with transaction(conn):
-            # Two recorders reporting one serial are two devices, never one: the second is
-            # refused while the first one's session is open (checked under the write lock).
-            other = conn.execute(
-                "SELECT session_id, volume, slot FROM docking_sessions"
-                " WHERE recorder = ? AND state = 'open' AND volume != ?",
-                (serial, report.source),
-            ).fetchone()
-            if other is not None:
-                where = f"slot {other['slot']}" if other["slot"] else other["volume"]
-                raise SourceError(
-                    f"recorder serial {serial} is already docked at {where} (session "
-                    f"{other['session_id']}): two recorders reporting one serial are not "
-                    "merged; take this one out and have its serial checked"
-                )
-            conn.execute(
-                "INSERT INTO recorders (serial, model, serial_source, first_seen, last_seen)"
-                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (serial) DO UPDATE SET last_seen = ?",
-                (serial, volume.model, volume.serial_source, now, now, now),
-            )
-            opened = led.append(
-                "docking.opened",
-                {
-                    "session_id": report.session_id,
-                    "recorder": serial,
-                    "volume": report.source,
-                    "officer": officer,
-                    "officer_source": self.officer_source,
-                    "recorder_model": volume.model,
-                    "slot": self.slot,
-                    "usb": self.usb,
-                    "recorder_clock": {
-                        "time": report.recorder_clock,
-                        "method": report.clock_method,
-                        "offset_ms": report.clock_offset_ms,
-                    },
-                },
-            )
-            conn.execute(
-                "INSERT INTO docking_sessions (session_id, recorder, volume, officer,"
-                " opened_at, state, files, opened_leaf, owner, slot, usb_port, phase,"
-                " clock_offset_ms, officer_source)"
-                " VALUES (?, ?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, 'copying', ?, ?)",
-                (
-                    report.session_id,
-                    serial,
-                    report.source,
-                    officer,
-                    now,
-                    0,
-                    opened.index,
-                    current_owner(),
-                    self.slot,
-                    (self.usb or {}).get("port_path"),
-                    report.clock_offset_ms,
-                    self.officer_source,
-                ),
-            )
+        report.slot, report.usb, report.officer_source = self.slot, self.usb, self.officer_source
+        open_session(conn, led, report, volume)
 
     def _abandon(
         self, conn: sqlite3.Connection, led: Ledger, report: SessionReport, exc: BaseException
@@ -594,7 +326,7 @@ class IngestSession:
                 )
                 outcome.status = "seen"
             else:
-                copied = _Copied(
+                copied = CopiedClip(
                     report.session_id,
                     serial,
                     item,
@@ -680,30 +412,3 @@ class IngestSession:
             # The copy is committed and verified: it gets its leaf now, with this reason,
             # rather than be left in the store without one.
             return metadata.MediaInfo(readable=False, problem=NOT_PROBED_STOPPING)
-
-    def _close(self, conn: sqlite3.Connection, led: Ledger, report: SessionReport) -> None:
-        problems = [{"path": p.source_path, "reason": p.reason} for p in report.problems]
-        with transaction(conn):
-            closed = led.append(
-                "docking.closed",
-                {
-                    "session_id": report.session_id,
-                    "clips": report.count("new") + report.count("seen"),
-                    "problems": problems,
-                },
-            )
-            conn.execute(
-                "UPDATE docking_sessions SET closed_at = ?, state = ?, clips_new = ?,"
-                " clips_seen = ?, problems = ?, closed_leaf = ?, phase = ?"
-                " WHERE session_id = ?",
-                (
-                    iso(utc_now()),
-                    "closed" if report.ok else "incomplete",
-                    report.count("new"),
-                    report.count("seen"),
-                    json.dumps(problems, ensure_ascii=False),
-                    closed.index,
-                    "verified" if report.ok else "incomplete",
-                    report.session_id,
-                ),
-            )

@@ -17,6 +17,9 @@ from pathlib import Path
 
 from agent.clock import iso, utc_now
 from agent.database import transaction
+from agent.errors import SourceError
+from agent.outcomes import SessionReport
+from docking import RecorderVolume
 from hashing import EvidenceStore
 from ledger import Ledger
 
@@ -130,3 +133,100 @@ def close_incomplete(
         " problems = ?, closed_leaf = ? WHERE session_id = ? AND state = 'open'",
         (iso(utc_now()), json.dumps(problems, ensure_ascii=False), leaf.index, session_id),
     )
+
+
+def open_session(
+    conn: sqlite3.Connection, led: Ledger, report: SessionReport, volume: RecorderVolume
+) -> None:
+    """Put a docking session on record: ``docking.opened`` and its row, in one transaction.
+
+    Two recorders reporting one serial are two devices, never one: the second is refused
+    while the first one's session is open (checked under the write lock)."""
+    serial, officer = report.recorder, report.officer
+    now = iso(utc_now())
+    with transaction(conn):
+        other = conn.execute(
+            "SELECT session_id, volume, slot FROM docking_sessions"
+            " WHERE recorder = ? AND state = 'open' AND volume != ?",
+            (serial, report.source),
+        ).fetchone()
+        if other is not None:
+            where = f"slot {other['slot']}" if other["slot"] else other["volume"]
+            raise SourceError(
+                f"recorder serial {serial} is already docked at {where} (session "
+                f"{other['session_id']}): two recorders reporting one serial are not "
+                "merged; take this one out and have its serial checked"
+            )
+        conn.execute(
+            "INSERT INTO recorders (serial, model, serial_source, first_seen, last_seen)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (serial) DO UPDATE SET last_seen = ?",
+            (serial, volume.model, volume.serial_source, now, now, now),
+        )
+        opened = led.append(
+            "docking.opened",
+            {
+                "session_id": report.session_id,
+                "recorder": serial,
+                "volume": report.source,
+                "officer": officer,
+                "officer_source": report.officer_source,
+                "recorder_model": volume.model,
+                "slot": report.slot,
+                "usb": report.usb,
+                "recorder_clock": {
+                    "time": report.recorder_clock,
+                    "method": report.clock_method,
+                    "offset_ms": report.clock_offset_ms,
+                },
+            },
+        )
+        conn.execute(
+            "INSERT INTO docking_sessions (session_id, recorder, volume, officer,"
+            " opened_at, state, files, opened_leaf, owner, slot, usb_port, phase,"
+            " clock_offset_ms, officer_source)"
+            " VALUES (?, ?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, 'copying', ?, ?)",
+            (
+                report.session_id,
+                serial,
+                report.source,
+                officer,
+                now,
+                0,
+                opened.index,
+                current_owner(),
+                report.slot,
+                (report.usb or {}).get("port_path"),
+                report.clock_offset_ms,
+                report.officer_source,
+            ),
+        )
+
+
+def close_session(conn: sqlite3.Connection, led: Ledger, report: SessionReport) -> None:
+    """Close a session on record: ``docking.closed`` and its row (``verified`` when every
+    file is safe, else ``incomplete`` with its problems)."""
+    problems = [{"path": p.source_path, "reason": p.reason} for p in report.problems]
+    with transaction(conn):
+        closed = led.append(
+            "docking.closed",
+            {
+                "session_id": report.session_id,
+                "clips": report.count("new") + report.count("seen"),
+                "problems": problems,
+            },
+        )
+        conn.execute(
+            "UPDATE docking_sessions SET closed_at = ?, state = ?, clips_new = ?,"
+            " clips_seen = ?, problems = ?, closed_leaf = ?, phase = ?"
+            " WHERE session_id = ?",
+            (
+                iso(utc_now()),
+                "closed" if report.ok else "incomplete",
+                report.count("new"),
+                report.count("seen"),
+                json.dumps(problems, ensure_ascii=False),
+                closed.index,
+                "verified" if report.ok else "incomplete",
+                report.session_id,
+            ),
+        )

@@ -1,0 +1,101 @@
+"""A copied file becoming a clip: its content-derived id, its ``clip.ingested`` leaf body
+and its catalogue row, and capture times corrected by the recorder's clock offset."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from agent import metadata
+from agent.clock import iso, utc_now
+from docking import FootageFile, display_path, path_b64
+from hashing import CopyResult
+
+
+def clip_id_for(sha256: str) -> str:
+    # Content-derived so that the same footage docked twice is one clip; 96 bits keep
+    # prefix collisions out of reach of anyone crafting files.
+    return "c" + sha256[:24]
+
+
+def corrected_time(recorder_time: str | None, offset_ms: int | None) -> str | None:
+    """The recorder's time moved by its clock offset: what the station's clock would have
+    said (naive local ISO, like the recorder's own)."""
+    if recorder_time is None or offset_ms is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(recorder_time)
+    except ValueError:
+        return None
+    return (moment - timedelta(milliseconds=offset_ms)).isoformat()
+
+
+@dataclass(frozen=True)
+class CopiedClip:
+    """A file committed to the store, about to become a clip: its leaf and its row."""
+
+    session_id: str
+    recorder: str
+    item: FootageFile
+    result: CopyResult
+    media: metadata.MediaInfo | None
+    clip_id: str
+    clock_offset_ms: int | None = None
+    important: bool = False
+
+    def leaf_body(self) -> dict[str, Any]:
+        result, item, media = self.result, self.item, self.media
+        return {
+            # The recorder's own time from the name, and beside it (never instead of it)
+            # that time corrected by the recorder's clock offset measured at docking.
+            "recorder_time_corrected": corrected_time(item.recorder_time, self.clock_offset_ms),
+            "important": self.important,
+            "clip_id": self.clip_id,
+            "session_id": self.session_id,
+            "sha256": result.sha256,
+            "blake3": result.blake3,
+            "sm3": result.sm3,
+            "size": result.size,
+            "window_size": result.window_size,
+            "windows": list(result.windows),
+            # True when the copy on disk was re-read and matched what the recorder gave.
+            "verified": result.verified,
+            "recorder": self.recorder,
+            "kind": item.kind,
+            "source_path": display_path(item.rel_path),
+            "source_path_b64": path_b64(item.rel_path),
+            "recorder_time": item.recorder_time,
+            "media": media.as_leaf_body() if media is not None else None,
+        }
+
+    def insert(self, conn: sqlite3.Connection, leaf_index: int) -> None:
+        result, item, media = self.result, self.item, self.media
+        conn.execute(
+            "INSERT INTO clips (clip_id, sha256, blake3, sm3, size, kind, recorder, session_id,"
+            " source_path, source_path_b64, recorder_time, ingested_at, duration_ms, codec,"
+            " creation_time, location, readable, media_problem, leaf_index)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                self.clip_id,
+                result.sha256,
+                result.blake3,
+                result.sm3,
+                result.size,
+                item.kind,
+                self.recorder,
+                self.session_id,
+                display_path(item.rel_path),
+                path_b64(item.rel_path),
+                item.recorder_time,
+                iso(utc_now()),
+                media.duration_ms if media else None,
+                media.codec if media else None,
+                media.creation_time if media else None,
+                media.location if media else None,
+                None if media is None else int(media.readable),
+                media.problem if media else None,
+                leaf_index,
+            ),
+        )
