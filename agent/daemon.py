@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
@@ -25,42 +25,34 @@ from agent import anchoring
 from agent.clockwatch import ClockWatch
 from agent.database import transaction
 from agent.delivery import DeliveryReport, deliver_due, delivery_loop, delivery_target
+from agent.detection import detector_for, profile_name_for, wipe_safe_recorder
 from agent.errors import EvidockError
 from agent.ingest import IngestSession, SessionReport
 from agent.phases import advance_phases
 from agent.progress import Progress
+from agent.restarts import RESTART_DELAYS, RESTART_LIMIT, RESTART_WINDOW_SECONDS, RestartBudget
 from agent.station import Station, config_digest
-from agent.wipe import perform_wipe, policy_for
-from config import DockingSection, StationConfig
+from config import StationConfig
 from config.common import printable
 from docking import (
     DetectorFactory,
     Docked,
     DockingEvent,
     EventCallback,
-    MountWatcher,
     RecorderDetector,
-    SysfsBus,
     Undocked,
     UsbDetector,
-    UsbIdentity,
     display_path,
-    example_profile_for,
-    get_profile,
-    profile_for_usb,
 )
 from hashing import HashingError
 
 log = logging.getLogger("evidock")
 
+__all__ = ["RESTART_DELAYS", "RESTART_LIMIT", "Daemon", "record_boot", "run_daemon"]
+
 MAX_RECORDERS = 24
 DELIVERY_SECONDS = 5.0
 TICK_SECONDS = 1.0
-# A worker that keeps failing on one volume: tried again after these waits, at most
-# RESTART_LIMIT times in the window, then left until the recorder is docked again.
-RESTART_LIMIT = 3
-RESTART_WINDOW_SECONDS = 600
-RESTART_DELAYS = (5.0, 30.0, 120.0)
 VERSION = "0.1.0"
 
 
@@ -82,28 +74,6 @@ def volumes_under(mount_root: Path) -> list[Path]:
     if not mount_root.is_dir():
         return []
     return sorted(p for p in mount_root.iterdir() if p.is_dir() and not p.is_symlink())
-
-
-def detector_for(docking: DockingSection, on_event: EventCallback) -> RecorderDetector:
-    """The detector the config names: the USB bus (the station mounts recorders itself)
-    or the mount root (something else mounts them)."""
-    if docking.detector == "usb":
-        return UsbDetector(
-            on_event,
-            docking,
-            bus=SysfsBus(docking.usb_sysfs_root, docking.usb_dev_root),
-            profile_for=example_profile_for if docking.usb_example_ids else profile_for_usb,
-        )
-    return MountWatcher.from_config(docking, on_event)
-
-
-@dataclass
-class _Restarts:
-    """A volume's failed attempts in the restart window, and when it may be tried again."""
-
-    failures: list[float] = field(default_factory=list)
-    retry_at: float | None = None
-    given_up: bool = False
 
 
 @dataclass
@@ -142,7 +112,7 @@ class Daemon:
         self.signing = threading.Lock()
         self.active: dict[Path, threading.Event] = {}  # volume -> its session's stop
         self.docked: dict[Path, Docked] = {}  # what the detector said of each volume
-        self.restarts: dict[Path, _Restarts] = {}
+        self.restarts = RestartBudget()
         self.reports: list[SessionReport] = []
         self.failures: list[WorkerFailure] = []
         self.target = delivery_target(station)
@@ -161,7 +131,7 @@ class Daemon:
         """The detector's callback: start a session on docking, end it on removal."""
         if isinstance(event, Docked):
             with self.lock:
-                self.restarts.pop(event.volume, None)  # a new docking: a fresh budget
+                self.restarts.forget(event.volume)  # a new docking: a fresh budget
                 self.docked[event.volume] = event
             where = f"slot {event.slot}" if event.slot else printable(str(event.volume))
             log.info("recorder docked at %s", where)
@@ -169,7 +139,7 @@ class Daemon:
         elif isinstance(event, Undocked):
             with self.lock:
                 stop = self.active.get(event.volume)
-                self.restarts.pop(event.volume, None)
+                self.restarts.forget(event.volume)
                 self.docked.pop(event.volume, None)
             if stop is not None:
                 log.warning(
@@ -208,7 +178,7 @@ class Daemon:
             recheck=self.station.config.docking.recheck,
             slot=event.slot if event is not None else None,
             usb=dataclasses.asdict(usb) if usb is not None else None,
-            profile=self._profile_of(usb),
+            profile=profile_name_for(self.station.config.docking, usb),
         )
         try:
             report = session.run()
@@ -221,7 +191,7 @@ class Daemon:
         with self.lock:
             self.reports.append(report)
             if report.ok:
-                self.restarts.pop(volume, None)
+                self.restarts.forget(volume)
         if report.already_safe_in is not None:
             log.info(
                 "recorder %s at %s: all %d files unchanged since session %s copied them "
@@ -250,15 +220,6 @@ class Daemon:
         self.checkpoint()
         return report
 
-    def _profile_of(self, usb: UsbIdentity | None) -> str | None:
-        """The profile a USB recorder's ids name (None: the station's default)."""
-        if usb is None:
-            return None
-        docking = self.station.config.docking
-        lookup = example_profile_for if docking.usb_example_ids else profile_for_usb
-        found = lookup(usb.vendor_id, usb.product_id)
-        return found.name if found is not None else None
-
     def _failed(self, volume: Path, session_id: str | None, exc: BaseException) -> None:
         expected = isinstance(exc, EvidockError | HashingError)
         what = printable(str(exc) if expected else f"{type(exc).__name__}: {exc}")
@@ -271,15 +232,8 @@ class Daemon:
         now = self.clock()
         with self.lock:
             self.failures.append(WorkerFailure(volume, session_id, what))
-            budget = self.restarts.setdefault(volume, _Restarts())
-            budget.failures = [t for t in budget.failures if now - t < RESTART_WINDOW_SECONDS]
-            budget.failures.append(now)
-            tries = len(budget.failures)
-            if tries >= RESTART_LIMIT or self.stop_event.is_set():
-                budget.retry_at, budget.given_up = None, True
-            else:
-                budget.retry_at = now + RESTART_DELAYS[min(tries, len(RESTART_DELAYS)) - 1]
-        if budget.given_up and not self.stop_event.is_set():
+            tries, retry_at = self.restarts.failed(volume, now, stopping=self.stop_event.is_set())
+        if retry_at is None and not self.stop_event.is_set():
             log.error(
                 "docking %s failed %d times in %d minutes: not tried again until the recorder "
                 "is docked again; the recorder keeps its files",
@@ -287,8 +241,8 @@ class Daemon:
                 tries,
                 RESTART_WINDOW_SECONDS // 60,
             )
-        elif budget.retry_at is not None:
-            log.info("docking %s is tried again in %.0f s", name, budget.retry_at - now)
+        elif retry_at is not None:
+            log.info("docking %s is tried again in %.0f s", name, retry_at - now)
 
     def _collect(self, volume: Path, future: Future[SessionReport | None]) -> None:
         # _ingest handles every Exception itself; what reaches here is a bug of the
@@ -336,41 +290,15 @@ class Daemon:
                 for volume, event in self.docked.items()
                 if display_path(os.fsencode(volume)) == volume_text
             ]
-        if not docked:
-            return  # taken out already: nothing to wipe
-        event = docked[0]
-        profile = get_profile(
-            self._profile_of(event.usb) or self.station.config.docking.recorder_profile
-        )
-        policy = policy_for(self.station.config.docking.wipe, profile)
-        if policy == "never":
-            return
-        try:
-            report = perform_wipe(
+        if docked:  # else taken out already: nothing to wipe
+            wipe_safe_recorder(
+                self.station,
                 conn,
-                self.station.ledger(conn),
-                event.volume,
-                serial,
-                policy,
-                profile=profile,
+                docked[0],
+                detector.writable,
+                serial=serial,
                 session_id=session_id,
-                writable=detector.writable,
             )
-        except Exception as exc:
-            log.error(
-                "wipe of %s not done: %s: %s; the recorder keeps its files",
-                printable(str(event.volume)),
-                type(exc).__name__,
-                printable(str(exc)),
-            )
-            return
-        removed = len(report.removed)
-        log.info(
-            "%s: %d files wiped from the recorder (policy %s), each proven copied first",
-            printable(f"slot {event.slot}" if event.slot else str(event.volume)),
-            removed,
-            policy,
-        )
 
     def _mark_removed(self, volume: Path) -> None:
         """The recorder left its slot: its finished sessions say so."""
@@ -392,11 +320,7 @@ class Daemon:
         """Submit again the failed volumes whose back-off is over (and still mounted)."""
         now = self.clock()
         with self.lock:
-            due = [
-                v for v, r in self.restarts.items() if r.retry_at is not None and r.retry_at <= now
-            ]
-            for volume in due:
-                self.restarts[volume].retry_at = None
+            due = self.restarts.take_due(now)
         started = []
         for volume in due:
             if volume.is_dir() and self.submit(volume) is not None:
