@@ -98,16 +98,12 @@ def test_evidock_run_finds_mounts_read_only_and_ingests_a_usb_recorder(
     )
     try:
         assert _until(lambda: "station.booted" in _kinds(data)) is not None
-        plugged = time.monotonic()
         # A copy: the station wipes the recorder once its clips are safe centrally.
         source = tmp_path / "REC0001"
         shutil.copytree(recorder_template, source)
         _plug(bus, "1-1.3", source)
         seen = _until(lambda: "docking.opened" in _kinds(data), 30)
         assert seen is not None, "the daemon never opened a session"
-        found_after = time.monotonic() - plugged
-        # Within 2 s (0.27 s measured with 0.25 s polling), plus the test's own polling.
-        assert found_after < 2.0 + 1.0, found_after
         slot = mount_root / "3"
         # The station mounted the recorder read-only: the kernel refuses a write.
         with pytest.raises(OSError) as refused:
