@@ -7,12 +7,11 @@ A file is ``new`` or ``seen`` (stored, by this docking or an earlier one), ``kno
 
 from __future__ import annotations
 
-import base64
 import sqlite3
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from docking import FootageFile, display_path, path_b64
+from docking import FootageFile, display_path, path_b64, raw_path
 
 SAFE_STATUSES = frozenset({"new", "seen", "known"})
 
@@ -136,7 +135,7 @@ def known_files(
     known: dict[tuple[bytes, int, int], tuple[str, str]] = {}
     for row in rows:
         raw = row["source_path_b64"]
-        name = base64.b64decode(raw) if raw else str(row["source_path"]).encode("utf-8")
+        name = raw_path(str(row["source_path"]), raw)
         known[(name, int(row["size"]), int(row["mtime_ns"]))] = (
             str(row["clip_id"]),
             str(row["session_id"]),

@@ -8,12 +8,11 @@ verdict is read from leaf bytes: the ``docking.opened`` leaf names the recorder,
 
 from __future__ import annotations
 
-import base64
 import sqlite3
 from dataclasses import dataclass
 from typing import cast
 
-from docking import display_path, path_b64
+from docking import display_path, path_b64, raw_path
 from ledger import Leaf, Ledger
 
 
@@ -152,7 +151,7 @@ def sightings_of(conn: sqlite3.Connection, serial: str) -> dict[bytes, list[sqli
     found: dict[bytes, list[sqlite3.Row]] = {}
     for row in rows:
         b64 = row["source_path_b64"]
-        rel = base64.b64decode(b64) if b64 else str(row["source_path"]).encode("utf-8")
+        rel = raw_path(str(row["source_path"]), b64)
         found.setdefault(rel, []).append(row)
     return found
 

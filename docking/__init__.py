@@ -21,7 +21,7 @@ from docking.errors import (
     VolumeNotFoundError,
 )
 from docking.mounting import MountedVolume, Mounter, MountError, SystemMounter
-from docking.names import display_path, path_b64
+from docking.names import display_path, path_b64, raw_path
 from docking.profiles import (
     RecorderProfile,
     WipePolicy,
@@ -81,5 +81,6 @@ __all__ = [
     "open_volume",
     "path_b64",
     "profile_for_usb",
+    "raw_path",
     "read_recorder_clock",
 ]

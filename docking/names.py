@@ -22,3 +22,9 @@ def path_b64(rel_path: bytes) -> str | None:
     except UnicodeDecodeError:
         return base64.b64encode(rel_path).decode("ascii")
     return None
+
+
+def raw_path(text: str, b64: str | None) -> bytes:
+    """The name's exact bytes back from its recorded form (``display_path`` text and
+    ``path_b64``, which is set when the name is not UTF-8)."""
+    return base64.b64decode(b64) if b64 else text.encode("utf-8")
