@@ -114,7 +114,8 @@ def test_evidock_run_finds_mounts_read_only_and_ingests_a_usb_recorder(
         assert _until(lambda: _kinds(data).count("clip.uploaded") == files, 60) is not None
         # Safe centrally: the station wipes the recorder (read-write for the wipe only).
         assert _until(lambda: "recorder.wiped" in _kinds(data), 30) is not None
-        assert not [p for p in (source / "DCIM").rglob("*.MP4")]
+        # The leaf is written first (evidence before removal), then the files go.
+        assert _until(lambda: not list((source / "DCIM").rglob("*.MP4")), 30) is not None
         assert (source / "DEVICE.INF").exists()
         bus.unplug("1-1.3")
         assert _until(lambda: SystemMounter().mounts_under(mount_root) == [], 10) is not None
