@@ -33,10 +33,13 @@ from docking.simulated import SimulatedVolume, generate_volume
 from docking.simulated_usb import SimulatedUsbBus, example_profile_for
 from docking.sysfs import SysfsBus, UsbBus, UsbRecord
 from docking.usb import DockedDevice, IgnoredDevice, UsbDetector
+from docking.usb_link import USB2_RATE, USB3_RATE, UsbLink, link_opener
 from docking.volume import FootageFile, RecorderVolume, Refusal, VolumeScan, open_volume
 from docking.watcher import MountWatcher
 
 __all__ = [
+    "USB2_RATE",
+    "USB3_RATE",
     "DetectorFactory",
     "Docked",
     "DockedDevice",
@@ -66,6 +69,7 @@ __all__ = [
     "UsbBus",
     "UsbDetector",
     "UsbIdentity",
+    "UsbLink",
     "UsbRecord",
     "VolumeCallback",
     "VolumeError",
@@ -77,6 +81,7 @@ __all__ = [
     "example_profile_for",
     "generate_volume",
     "get_profile",
+    "link_opener",
     "load_profiles",
     "open_volume",
     "path_b64",
