@@ -15,6 +15,7 @@ import json
 import os
 import pwd
 import sqlite3
+import statistics
 import textwrap
 import unicodedata
 from collections.abc import Sequence
@@ -102,12 +103,39 @@ def _progress(row: sqlite3.Row, phase: str) -> str:
     return f"{phase} {text}" if phase == "copying" else text
 
 
+# The moments of a session after docking (see agent.phases), in the order they come.
+MOMENTS = ("verified", "delivered", "safe", "wiped")
+
+
+def _session_times(conn: sqlite3.Connection) -> dict[str, sqlite3.Row]:
+    """Each session's moments and seconds from docking (the ``session_times`` view); none
+    on a database older than the view (opened read-only, so not updated)."""
+    has_view = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'view' AND name = 'session_times'"
+    ).fetchone()
+    if has_view is None:
+        return {}
+    return {str(row["session_id"]): row for row in conn.execute("SELECT * FROM session_times")}
+
+
+def _moments(times: sqlite3.Row | None) -> dict[str, Any]:
+    """``verified_at``... and ``seconds_to_verified``... (None: not yet, or unknown when
+    ``times_recorded`` is false: the session is older than the station keeping them)."""
+    found: dict[str, Any] = {"times_recorded": bool(times is not None and times["times_recorded"])}
+    for moment in MOMENTS:
+        found[f"{moment}_at"] = None if times is None else times[f"{moment}_at"]
+    for moment in MOMENTS:
+        found[f"seconds_to_{moment}"] = None if times is None else times[f"seconds_to_{moment}"]
+    return found
+
+
 def session_rows(conn: sqlite3.Connection, *, active: bool = False) -> list[dict[str, Any]]:
     """Every docking session (``active``: the open ones), newest first."""
     where = "WHERE state = 'open'" if active else ""
     rows = conn.execute(
         f"SELECT * FROM docking_sessions {where} ORDER BY opened_at DESC, session_id DESC"
     ).fetchall()
+    times = _session_times(conn)
     found = []
     for row in rows:
         phase = _phase(row)
@@ -129,9 +157,24 @@ def session_rows(conn: sqlite3.Connection, *, active: bool = False) -> list[dict
                 "progress": _progress(row, phase),
                 "opened_at": row["opened_at"],
                 "closed_at": row["closed_at"],
+                **_moments(times.get(str(row["session_id"]))),
             }
         )
     return found
+
+
+def time_to_safe(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The station's figure of these sessions: how many became safe, the median and the
+    slowest time from docking to safe."""
+    timed = [r for r in rows if r["seconds_to_safe"] is not None]
+    slowest = max(timed, key=lambda r: float(r["seconds_to_safe"]), default=None)
+    return {
+        "sessions": len(timed),
+        "median_seconds": statistics.median(r["seconds_to_safe"] for r in timed) if timed else None,
+        "slowest_seconds": None if slowest is None else slowest["seconds_to_safe"],
+        "slowest_session": None if slowest is None else slowest["session_id"],
+        "slowest_slot": None if slowest is None else slowest["slot"],
+    }
 
 
 def _device_officer(conn: sqlite3.Connection, serial: str) -> str | None:
@@ -213,6 +256,64 @@ def _when(stamp: str | None) -> str:
     return "-" if not stamp else f"{stamp[:10]} {stamp[11:19]}Z"
 
 
+def _duration(seconds: float) -> str:
+    """``0.4 s``, ``12 s``, ``4 min 12 s``, ``2 h 5 min``."""
+    if abs(seconds) < 10:
+        return f"{seconds:.1f} s"
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole} s"
+    minutes, secs = divmod(whole, 60)
+    if minutes < 60:
+        return f"{minutes} min {secs} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min"
+
+
+def _times_text(s: dict[str, Any]) -> str | None:
+    """``safe after 4 min 12 s (verified 1 min 3 s, delivered 4 min 10 s)``: the wait of a
+    verified session's officer, from docking; None before a session is verified."""
+    if s["state"] != "closed":
+        return None
+
+    def took(moment: str) -> str | None:
+        seconds = s[f"seconds_to_{moment}"]
+        return None if seconds is None else _duration(float(seconds))
+
+    unknown = not s["times_recorded"]
+    verified, delivered, safe, wiped = (took(m) for m in MOMENTS)
+    steps = [f"verified {verified or 'unknown'}"]
+    if delivered:
+        steps.append(f"delivered {delivered}")
+    else:
+        steps.append("delivered: unknown" if unknown else "not delivered yet")
+    if wiped:
+        steps.append(f"wiped {wiped}")
+    if safe:
+        head = f"safe after {safe}"
+    elif unknown:
+        head = "time to safe unknown: docked before the station kept it"
+    elif s["phase"] in ("verified", "delivered"):
+        head = "not safe yet"
+    else:
+        head = "never shown safe"
+    return f"{head} ({', '.join(steps)})"
+
+
+def _summary_text(rows: list[dict[str, Any]]) -> str | None:
+    figure = time_to_safe(rows)
+    if not figure["sessions"]:
+        return None
+    where = f"session {figure['slowest_session']}"
+    if figure["slowest_slot"]:
+        where += f", slot {figure['slowest_slot']}"
+    return (
+        f"time to safe of the {figure['sessions']} session(s) shown that became safe: "
+        f"median {_duration(float(figure['median_seconds']))}, "
+        f"slowest {_duration(float(figure['slowest_seconds']))} ({where})"
+    )
+
+
 def _officer(officer: str | None, source: str | None) -> str:
     if officer is None:
         return "none (flagged)"
@@ -242,9 +343,15 @@ def _sessions_text(rows: list[dict[str, Any]], active: bool) -> str:
         if s["closed_at"]:
             times += f", closed {_when(s['closed_at'])}"
         detail = [times] + ([f"incomplete: {s['reason']}"] if s["reason"] else [])
+        waited = _times_text(s)
+        detail += [waited] if waited else []
         cols = (s["session_id"], s["slot"] or "-", s["recorder"])
         table.append(((*cols, _officer(s["officer"], s["officer_source"]), s["phase"]), detail))
-    return _table(("SESSION", "SLOT", "RECORDER", "OFFICER (SOURCE)", "PHASE"), table)
+    text = _table(("SESSION", "SLOT", "RECORDER", "OFFICER (SOURCE)", "PHASE"), table)
+    summary = _summary_text(rows)
+    if summary:
+        text += "\n" + "\n".join(textwrap.wrap(printable(summary), WIDTH))
+    return text
 
 
 def _history_text(rows: list[Assignment]) -> str:
@@ -284,7 +391,7 @@ def cmd_sessions(args: argparse.Namespace) -> int:
     finally:
         conn.close()
     if args.json:
-        _print_json({"sessions": rows})
+        _print_json({"sessions": rows, "time_to_safe": time_to_safe(rows)})
     else:
         print(_sessions_text(rows, args.active))
     return 0
@@ -392,7 +499,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.set_defaults(func=cmd_recorders)
 
     p = subparsers.add_parser(
-        "sessions", help="docking sessions: recorder, slot, officer, phase and progress"
+        "sessions",
+        help="docking sessions: recorder, slot, officer, phase, progress and time to safe",
     )
     add_station_options(p, read_only=True)
     p.add_argument("--active", action="store_true", help="only the sessions still open")
@@ -423,4 +531,4 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.set_defaults(func=cmd_assign)
 
 
-__all__ = ["AssignmentError", "recorder_rows", "register", "session_rows"]
+__all__ = ["AssignmentError", "recorder_rows", "register", "session_rows", "time_to_safe"]

@@ -120,4 +120,36 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (session_id, source_path)
     );
     """,
+    # Time to safe: when each step of a session happened, so an officer's wait at shift
+    # change can be followed per recorder and counted per station. Docked is opened_at
+    # and verified the closed_at of a closed session; delivered is when central storage
+    # confirmed the last of its clips (upload_jobs.done_at), safe when the station said
+    # so. Sessions already on record have none of these: times_recorded = 0 makes their
+    # missing times read as unknown, never as "not yet" (or 0 s). session_times is the
+    # view statistics read: each moment and the seconds from docking to it.
+    """
+    ALTER TABLE docking_sessions ADD COLUMN delivered_at TEXT;
+    ALTER TABLE docking_sessions ADD COLUMN safe_at TEXT;
+    ALTER TABLE docking_sessions ADD COLUMN times_recorded INTEGER NOT NULL DEFAULT 1;
+    UPDATE docking_sessions SET times_recorded = 0;
+    CREATE VIEW session_times AS
+    SELECT t.*,
+        round((julianday(t.verified_at) - julianday(t.docked_at)) * 86400, 3)
+            AS seconds_to_verified,
+        round((julianday(t.delivered_at) - julianday(t.docked_at)) * 86400, 3)
+            AS seconds_to_delivered,
+        round((julianday(t.safe_at) - julianday(t.docked_at)) * 86400, 3)
+            AS seconds_to_safe,
+        round((julianday(t.wiped_at) - julianday(t.docked_at)) * 86400, 3)
+            AS seconds_to_wiped
+    FROM (
+        SELECT s.session_id, s.recorder, s.slot, s.state, s.phase, s.times_recorded,
+            s.opened_at AS docked_at,
+            CASE WHEN s.state = 'closed' THEN s.closed_at END AS verified_at,
+            s.delivered_at, s.safe_at,
+            (SELECT min(w.wiped_at) FROM wiped_files w WHERE w.session_id = s.session_id)
+                AS wiped_at
+        FROM docking_sessions s
+    ) t;
+    """,
 )

@@ -52,6 +52,15 @@ SESSION_KEYS = {
     "progress",
     "opened_at",
     "closed_at",
+    "times_recorded",
+    "verified_at",
+    "delivered_at",
+    "safe_at",
+    "wiped_at",
+    "seconds_to_verified",
+    "seconds_to_delivered",
+    "seconds_to_safe",
+    "seconds_to_wiped",
 }
 
 
@@ -124,7 +133,7 @@ def test_sessions_json(docked: Docked) -> None:
         "incomplete",
     )
     assert "PIPE.MP4" in bad["reason"] and "FIFO" in bad["reason"]
-    assert _json("sessions", "--active", "--data-dir", docked.data) == {"sessions": []}
+    assert _json("sessions", "--active", "--data-dir", docked.data)["sessions"] == []
 
 
 def _columns(text: str) -> int:
