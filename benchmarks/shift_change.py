@@ -1,0 +1,565 @@
+"""Shift change: N recorders docked within 10 s of each other, each read at USB speed,
+through the daemon's own path; when is the last officer's recorder safe, at what cost?
+
+    .venv/bin/python benchmarks/shift_change.py [--quick] [--recorders 1,4,8,16,24]
+        [--rates 35,150] [--mb-per-recorder 300] [--spread-s 10] [--seed 16] [--clean]
+
+Each recorder is a folder laid out like one (``DEVICE.INF`` with its own serial,
+``DCIM/100MEDIA`` clips of 40-150 MB and their NMEA/JSON sidecars) of random bytes, so no
+two recorders share content and the store's de-duplication hides no work. The corpus is
+made once in /var/tmp and reused. Every run is a child process (wall, CPU of the child
+tree and peak RSS from wait4; caches dropped first) that opens a station on a fresh data
+dir, puts a ``docking.UsbLink`` per recorder in ``Station.source_opener``, and hands the
+daemon a ``Docked`` event per recorder at its (seeded) time in the spread. Times come from
+the ledger: a recorder's time-to-safe is its ``docking.opened`` to its ``docking.closed``
+leaf (every copy re-read and in the ledger; with the wipe policy ``after_verified`` that
+session is safe). Central delivery is not part of the run. The same run measures the
+single-stream limit (one recorder, no link, same daemon path) and ``cp -r`` + ``sync``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from copy_hash import drop_caches, q, shell  # the sibling benchmark's helpers
+
+REPO = Path(__file__).resolve().parent.parent
+HOME = Path("/var/tmp/evidock-shift-change")
+MB = 1_000_000
+GB = 1e9
+
+
+# --- the corpus ---------------------------------------------------------------------
+
+
+def make_recorder(root: Path, number: int, size: int, seed: int) -> None:
+    """One recorder of about ``size`` bytes (made once; a marker beside it says so)."""
+    marker = root.with_name(root.name + ".complete")
+    if marker.exists() and marker.read_text() == str(size):
+        return
+    shutil.rmtree(root, ignore_errors=True)
+    folder = root / "DCIM" / "100MEDIA"
+    folder.mkdir(parents=True)
+    serial = f"BENCH{number:04d}"
+    (root / "DEVICE.INF").write_text(
+        f"serial={serial}\nmodel=EVIDOCK-SIM\nfirmware=1.0.0\nofficer={100000 + number}\n"
+    )
+    rng = random.Random(seed * 1000 + number)
+    # Named by the recorder's clock as recorders name them (a clip a second per MB).
+    left, index, at = size, 1, datetime(2026, 11, 22, 8, 0, 0) + timedelta(hours=number)
+    while left > 0:
+        clip = min(left, rng.randint(40 * MB, 150 * MB)) if left >= 80 * MB else left
+        stem = folder / f"{at:%Y%m%d_%H%M%S}_{index:04d}"
+        with open(stem.with_suffix(".MP4"), "wb") as out:
+            for start in range(0, clip, 8 << 20):
+                out.write(os.urandom(min(8 << 20, clip - start)))
+        stem.with_suffix(".NMEA").write_bytes(os.urandom(rng.randint(2_000, 60_000)))
+        stem.with_suffix(".JSON").write_bytes(os.urandom(rng.randint(200, 2_000)))
+        left -= clip
+        index += 1
+        at += timedelta(seconds=clip // MB + 5)
+    subprocess.run(["sync"], check=True)
+    marker.write_text(str(size))
+
+
+# --- one run, in a child process ----------------------------------------------------
+
+
+def run_worker(spec_path: Path) -> None:
+    """Child: a station on a fresh data dir, the daemon, a Docked event per recorder."""
+    from agent.daemon import Daemon
+    from agent.station import Station, embedded_config
+    from docking import Docked, UsbLink, link_opener
+    from hashing import open_source
+
+    spec = json.loads(spec_path.read_text())
+    peak = {"threads": 0}
+    sampling = threading.Event()
+
+    def sample() -> None:
+        status = Path("/proc/self/status")
+        while not sampling.wait(0.05):
+            for line in status.read_text().splitlines():
+                if line.startswith("Threads:"):
+                    peak["threads"] = max(peak["threads"], int(line.split()[1]))
+
+    sampler = threading.Thread(target=sample, name="bench-sampler", daemon=True)
+    sampler.start()
+    data_dir = Path(spec["data_dir"])
+    station = Station.open(embedded_config(data_dir, docking={"wipe": "after_verified"}))
+    volumes = [Path(v) for v in spec["volumes"]]
+    if spec["rate"]:
+        links = {
+            v: UsbLink(spec["rate"] * MB, seed=spec["seed"] + i) for i, v in enumerate(volumes)
+        }
+        station.source_opener = link_opener(links, inner=open_source)
+    daemon = Daemon(station)
+
+    def cpu() -> tuple[float, float]:
+        """CPU seconds of this process and of the children it waited for (ffprobe)."""
+        own, kids = (
+            resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+        )
+        return own.ru_utime + own.ru_stime, kids.ru_utime + kids.ru_stime
+
+    docks = []
+    cpu_start, t0 = cpu(), time.monotonic()
+    for offset, volume in sorted(zip(spec["offsets"], volumes, strict=True)):
+        delay = t0 + offset - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        docks.append((str(volume), datetime.now(UTC).isoformat()))
+        daemon.on_event(Docked(volume=volume))
+    daemon.close()  # every session's worker has ended
+    cpu_end = cpu()
+    sampling.set()
+    sampler.join()
+    ok = len(daemon.reports) == len(volumes) and all(r.ok for r in daemon.reports)
+    problems = [p for r in daemon.reports for p in r.as_json()["problems"]]
+    problems += [f.error for f in daemon.failures]
+    station.close()
+    result = {
+        "docks": docks,
+        "cpu_window": cpu_end[0] + cpu_end[1] - cpu_start[0] - cpu_start[1],
+        "cpu_children": cpu_end[1] - cpu_start[1],
+        "threads": peak["threads"],
+        "ok": ok,
+    }
+    Path(spec["out"]).write_text(json.dumps({**result, "problems": problems[:5]}))
+
+
+@dataclass
+class Child:
+    wall: float
+    cpu: float
+    rss_mb: float
+    code: int
+    stderr: str
+
+
+def measure(cmd: list[str], stderr_file: Path) -> Child:
+    """Wall seconds, CPU seconds of the child tree and its peak RSS (MB), from wait4."""
+    start = time.perf_counter()
+    with open(stderr_file, "wb") as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, cwd=REPO)
+        _pid, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    text = stderr_file.read_text(errors="replace").strip()
+    return Child(
+        wall,
+        usage.ru_utime + usage.ru_stime,
+        usage.ru_maxrss / 1024,
+        os.waitstatus_to_exitcode(status),
+        text.splitlines()[-1] if text else "",
+    )
+
+
+@dataclass
+class Recorder:
+    volume: str
+    size: int
+    docked: float  # seconds after the first dock: the Docked event
+    opened: float  # the docking.opened leaf
+    closed: float  # the docking.closed leaf
+
+    @property
+    def time_to_safe(self) -> float:
+        return self.closed - self.opened
+
+
+def ledger_times(data_dir: Path, docks: list[tuple[str, str]]) -> list[Recorder]:
+    """Each session's docking.opened/closed leaf times and the bytes it read."""
+    from ledger import Ledger
+
+    t0 = datetime.fromisoformat(docks[0][1])
+    docked = {v: (datetime.fromisoformat(at) - t0).total_seconds() for v, at in docks}
+    conn = sqlite3.connect(f"file:{data_dir / 'station.db'}?mode=ro", uri=True)
+    try:
+        led = Ledger(conn, station_id="read-only")
+        leaves = {
+            (leaf.kind, leaf.body["session_id"]): leaf.at
+            for kind in ("docking.opened", "docking.closed")
+            for leaf in led.leaves_of_kind(kind)
+        }
+        rows = conn.execute("SELECT session_id, volume, bytes_total FROM docking_sessions")
+        out = []
+        for session_id, volume, size in rows:
+
+            def at(kind: str, sid: str = session_id) -> float:
+                moment = datetime.fromisoformat(leaves[(kind, sid)])
+                return (moment - t0).total_seconds()
+
+            out.append(
+                Recorder(volume, size, docked[volume], at("docking.opened"), at("docking.closed"))
+            )
+        return out
+    finally:
+        conn.close()
+
+
+@dataclass
+class Run:
+    """One (N, rate) run: the child's figures and each recorder's ledger times."""
+
+    n: int
+    rate: float  # MB/s of each recorder's link; 0: no link
+    single: float  # bytes/s of the single-stream run (the station's limit)
+    child: Child
+    recorders: list[Recorder]
+    cpu_window: float  # child's CPU from the first dock until every session ended
+    cpu_children: float  # the part of it spent in the processes it ran (ffprobe)
+    threads: int
+    ok: bool
+    problem: str
+    load: float  # 1-minute load average before the run (other work on the machine)
+
+    @property
+    def bytes(self) -> int:
+        return sum(r.size for r in self.recorders)
+
+    @property
+    def last_safe(self) -> float:
+        """First dock to the last docking.closed leaf."""
+        return max(r.closed for r in self.recorders)
+
+    @property
+    def ideal_aggregate(self) -> float:
+        return min(self.n * self.rate * MB, self.single) if self.rate else self.single
+
+    @property
+    def ideal_last(self) -> float:
+        """All bytes at the ideal aggregate, or the last recorder at its own rate after
+        its dock, whichever is later (docking is staggered)."""
+        by_dock = max((r.docked + r.size / (self.rate * MB) for r in self.recorders), default=0)
+        return max(self.bytes / self.ideal_aggregate, by_dock if self.rate else 0.0)
+
+    @property
+    def worst_own(self) -> float:
+        """The largest time-to-safe / (size / rate) of the run's recorders."""
+        own = [r.time_to_safe * self.rate * MB / r.size for r in self.recorders if r.size]
+        return max(own, default=0.0)
+
+    @property
+    def cpu_per_gb(self) -> float:
+        return self.cpu_window / (self.bytes / GB)
+
+    def figures(self) -> dict[str, float]:
+        return {
+            "bytes": self.bytes,
+            "aggregate_mb_s": self.bytes / MB / self.last_safe,
+            "ideal_aggregate_mb_s": self.ideal_aggregate / MB,
+            "x_ideal": self.bytes / self.last_safe / self.ideal_aggregate,
+            "x_sched": self.ideal_last / self.last_safe,
+            "cpu_s_per_gb": self.cpu_per_gb,
+            "ffprobe_cpu_s_per_gb": self.cpu_children / (self.bytes / GB),
+            "cpu_tree_s": self.child.cpu,
+            "rss_mb": self.child.rss_mb,
+            "threads": self.threads,
+            "last_safe_s": self.last_safe,
+            "ideal_last_s": self.ideal_last,
+            "x_last": self.last_safe / self.ideal_last,
+            "slowest_s": max(r.time_to_safe for r in self.recorders),
+            "worst_x_own": self.worst_own,
+            "lag_s": max(r.opened - r.docked for r in self.recorders),
+            "load": self.load,
+        }
+
+
+def one_run(
+    work: Path, volumes: list[Path], rate: float, offsets: list[float], seed: int, single: float
+) -> Run:
+    data_dir = work / "data"
+    shutil.rmtree(data_dir, ignore_errors=True)
+    spec = {
+        "data_dir": str(data_dir),
+        "volumes": [str(v) for v in volumes],
+        "rate": rate,
+        "offsets": offsets,
+        "seed": seed,
+        "out": str(work / "result.json"),
+    }
+    (work / "spec.json").write_text(json.dumps(spec))
+    (work / "result.json").unlink(missing_ok=True)
+    drop_caches()
+    load = os.getloadavg()[0]
+    child = measure([sys.executable, __file__, "_run", str(work / "spec.json")], work / "stderr")
+    try:
+        result = json.loads((work / "result.json").read_text())
+        recorders = ledger_times(data_dir, [tuple(d) for d in result["docks"]])
+    except (OSError, ValueError, KeyError, IndexError, sqlite3.Error) as exc:
+        problem = child.stderr or f"no result ({exc})"
+        return Run(len(volumes), rate, single, child, [], 0.0, 0.0, 0, False, problem, load)
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+    ok = child.code == 0 and result["ok"] and len(recorders) == len(volumes)
+    problem = "; ".join(result["problems"]) or (child.stderr if child.code else "")
+    return Run(
+        len(volumes),
+        rate,
+        single,
+        child,
+        recorders,
+        result["cpu_window"],
+        result["cpu_children"],
+        result["threads"],
+        ok,
+        problem,
+        load,
+    )
+
+
+def dock_offsets(n: int, spread: float, seed: int) -> list[float]:
+    """The first recorder at 0 s, the others anywhere in the spread (seeded)."""
+    rng = random.Random(seed + n)
+    return [0.0, *sorted(rng.uniform(0, spread) for _ in range(n - 1))]
+
+
+# --- the report -----------------------------------------------------------------------
+
+
+LEGEND = """\
+ideal s = max(total bytes / min(N x rate, single stream), max_i(dock_i + size_i / rate)):
+  docking is staggered, the larger of the two is the ideal.
+x sched = aggregate against total bytes / ideal s; x ideal = against min(N x rate, single
+  stream) alone (the docking spread weighs on it at small N); x = last s / ideal s.
+slowest s = the longest time-to-safe (docking.opened -> docking.closed leaf); x own = the
+  worst recorder's time-to-safe / (its size / rate); lag s = the longest Docked event ->
+  docking.opened leaf.
+CPU-s/GB = the child's user+sys from the first dock until every session ended, ffprobe
+  included (ffprobe: its part); RSS = the child's peak; thr = its peak threads (main and
+  sampler included); load = 1-minute load average before the run (other work here)."""
+
+COLUMNS = (  # (heading, figure, format)
+    ("GB", "bytes", "{:6.2f}"),
+    ("agg MB/s", "aggregate_mb_s", "{:9.0f}"),
+    ("ideal", "ideal_aggregate_mb_s", "{:6.0f}"),
+    ("x ideal", "x_ideal", "{:8.2f}"),
+    ("x sched", "x_sched", "{:8.2f}"),
+    ("CPU-s/GB", "cpu_s_per_gb", "{:9.2f}"),
+    ("ffprobe", "ffprobe_cpu_s_per_gb", "{:8.2f}"),
+    ("RSS MB", "rss_mb", "{:7.0f}"),
+    ("thr", "threads", "{:4.0f}"),
+    ("last s", "last_safe_s", "{:7.1f}"),
+    ("ideal s", "ideal_last_s", "{:8.1f}"),
+    ("x", "x_last", "{:6.2f}"),
+    ("slowest s", "slowest_s", "{:10.1f}"),
+    ("x own", "worst_x_own", "{:6.2f}"),
+    ("lag s", "lag_s", "{:6.2f}"),
+    ("load", "load", "{:5.1f}"),
+)
+
+
+def print_table(runs: list[Run], single: float, cp_cpu_gb: float) -> None:
+    header = f"{'N':>3}{'USB':>5}" + "".join(
+        f"{name:>{len(fmt.format(0))}}" for name, _, fmt in COLUMNS
+    )
+    print(header)
+    print("-" * len(header))
+    for r in runs:
+        if not r.recorders:
+            print(f"{r.n:>3}{r.rate:>5.0f}  FAILED: {r.problem}")
+            continue
+        figures = r.figures()
+        figures["bytes"] /= GB
+        cells = "".join(fmt.format(figures[key]) for _, key, fmt in COLUMNS)
+        print(f"{r.n:>3}{r.rate:>5.0f}{cells}" + ("" if r.ok else f"  FAILED: {r.problem}"))
+    print(
+        f"single-stream limit (1 recorder, no link, daemon path): {single / MB:.0f} MB/s; "
+        f"cp -r + sync: {cp_cpu_gb:.2f} CPU-s/GB"
+    )
+    print(LEGEND)
+
+
+TARGETS = (  # (label, figure, bound, at most, which runs)
+    ("aggregate >= 0.9x ideal (x sched)", "x_sched", 0.9, False, "all"),
+    ("last safe <= 1.15x ideal", "x_last", 1.15, True, "all"),
+    ("no recorder > 1.5x own size/rate (unsaturated)", "worst_x_own", 1.5, True, "unsaturated"),
+    ("<= 1.6 CPU-s/GB", "cpu_s_per_gb", 1.6, True, "all"),
+    ("peak RSS <= 200 MB at N=24", "rss_mb", 200, True, "24"),
+)
+
+
+def targets(runs: list[Run], single: float) -> list[dict[str, object]]:
+    """Each target's worst figure over the runs it applies to, met or MISSED."""
+    out: list[dict[str, object]] = []
+    for label, key, bound, at_most, which in TARGETS:
+        pick = [
+            r
+            for r in runs
+            if r.recorders
+            and (which != "unsaturated" or r.n * r.rate * MB < single)
+            and (which != "24" or r.n == 24)
+        ]
+        if not pick:
+            out.append({"target": label, "value": None, "met": None, "where": "not run"})
+            continue
+        figure, run = (max if at_most else min)(
+            ((r.figures()[key], r) for r in pick), key=lambda f: f[0]
+        )
+        met = figure <= bound if at_most else figure >= bound
+        where = f"N={run.n}, {run.rate:.0f} MB/s"
+        out.append({"target": label, "value": round(figure, 3), "met": met, "where": where})
+    return out
+
+
+def commit_measured() -> str:
+    head = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
+    )
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--", "hashing", "agent"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    return head.stdout.strip() + (
+        " + uncommitted hashing/agent changes" if dirty.stdout.strip() else ""
+    )
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--recorders", default="1,4,8,16,24", help="N values (default 1,4,8,16,24)")
+    parser.add_argument("--rates", default="35,150", help="MB/s per recorder (default 35,150)")
+    parser.add_argument("--mb-per-recorder", type=int, default=300, help="default 300")
+    parser.add_argument("--spread-s", type=float, default=10.0, help="docking spread (10 s)")
+    parser.add_argument("--seed", type=int, default=16)
+    parser.add_argument("--quick", action="store_true", help="smoke run: N=1,4; 40 MB each")
+    parser.add_argument("--clean", action="store_true", help=f"delete the corpus in {HOME}, stop")
+    args = parser.parse_args()
+    if args.quick:
+        args.recorders, args.mb_per_recorder = "1,4", 40
+    try:
+        args.counts = sorted({int(n) for n in args.recorders.split(",")})
+        args.rate_list = [float(r) for r in args.rates.split(",")]
+    except ValueError:
+        parser.error("--recorders and --rates take numbers separated by commas: --recorders 1,4,8")
+    if min(args.counts) < 1 or max(args.counts) > 24 or min(args.rate_list) <= 0:
+        parser.error("--recorders takes 1 to 24 recorders, --rates rates above 0 MB/s")
+    if args.mb_per_recorder < 1:
+        parser.error("--mb-per-recorder takes 1 MB or more")
+    return args
+
+
+def space_problem(corpus: Path, recorders: int, size: int) -> str | None:
+    """What is missing on the corpus's disk for the corpus and one run's store, if any."""
+    have = sum(1 for n in range(1, recorders + 1) if (corpus / f"REC{n:02d}.complete").exists())
+    need = (recorders - have) * size + recorders * size * 1.1 + 1e9
+    free = shutil.disk_usage(corpus).free
+    if free >= need:
+        return None
+    return (
+        f"{corpus.parent} has {free / GB:.1f} GB free; this run needs about {need / GB:.1f} GB "
+        f"(the corpus, {recorders} x {size // MB} MB, and a store as large): free some space "
+        "or lower --mb-per-recorder / --recorders"
+    )
+
+
+def main() -> int:
+    args = parse_args()
+    if args.clean:
+        shutil.rmtree(HOME, ignore_errors=True)
+        print(f"removed {HOME}")
+        return 0
+    size, most = args.mb_per_recorder * MB, max(args.counts)
+    corpus = HOME / f"{args.mb_per_recorder}mb"
+    corpus.mkdir(parents=True, exist_ok=True)
+    problem = space_problem(corpus, most, size)
+    if problem:
+        print(problem)
+        return 2
+    commit = commit_measured()
+    print(
+        f"corpus: {most} recorders x {args.mb_per_recorder} MB in {corpus} (kept for the "
+        f"next run; --clean removes it); commit {commit} ...",
+        flush=True,
+    )
+    volumes = [corpus / f"REC{n:02d}" for n in range(1, most + 1)]
+    for n, volume in enumerate(volumes, 1):
+        make_recorder(volume, n, size, args.seed)
+    work = Path(tempfile.mkdtemp(prefix="run-", dir=HOME))
+    runs: list[Run] = []
+    try:
+        caches = drop_caches()
+        cp = measure(shell(f"cp -r {q(volumes[0])} {q(work / 'cp')}; sync"), work / "stderr")
+        cp_bytes = sum(p.stat().st_size for p in volumes[0].rglob("*") if p.is_file())
+        shutil.rmtree(work / "cp", ignore_errors=True)
+        cp_cpu_gb = cp.cpu / (cp_bytes / GB)
+        print(
+            f"  cp -r + sync of 1 recorder: {cp_bytes / MB / cp.wall:.0f} MB/s, "
+            f"{cp_cpu_gb:.2f} CPU-s/GB",
+            flush=True,
+        )
+        first = one_run(work, volumes[:1], 0, [0.0], args.seed, 1.0)
+        if not first.ok:
+            print(f"the single-stream run failed: {first.problem}")
+            return 1
+        single = first.bytes / first.last_safe
+        print(f"  single stream: {single / MB:.0f} MB/s", flush=True)
+        for n in args.counts:
+            for rate in args.rate_list:
+                offsets = dock_offsets(n, args.spread_s, args.seed)
+                run = one_run(work, volumes[:n], rate, offsets, args.seed, single)
+                runs.append(run)
+                done = f"last safe {run.last_safe:.1f} s" if run.recorders else "no result"
+                state = "ok" if run.ok else f"FAILED: {run.problem}"
+                print(f"  N={n:<2} {rate:.0f} MB/s: {done} ({state})", flush=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    after = commit_measured()
+    print()
+    print(
+        f"commit {commit}"
+        + (f" (at the end: {after})" if after != commit else "")
+        + f"; {os.cpu_count()} CPUs; page cache "
+        f"{'dropped' if caches else 'NOT dropped (not writable here; reads use O_DIRECT)'}"
+        " before each run; wipe policy after_verified: a verified session is safe (central"
+        " delivery is not part of the run)"
+    )
+    print_table(runs, single, cp_cpu_gb)
+    checked = targets(runs, single)
+    print("targets:")
+    for t in checked:
+        state = "not run" if t["met"] is None else ("met" if t["met"] else "MISSED")
+        figure = "" if t["value"] is None else f"{t['value']:8.2f}  ({t['where']})"
+        print(f"  {t['target']:<50}{figure:<28}{state}")
+    runs_json = [
+        {"n": r.n, "rate": r.rate, "ok": r.ok, **(r.figures() if r.recorders else {})} for r in runs
+    ]
+    print(
+        json.dumps(
+            {
+                "commit": commit,
+                "commit_at_end": after,
+                "mb_per_recorder": args.mb_per_recorder,
+                "single_stream_mb_s": single / MB,
+                "cp_cpu_s_per_gb": cp_cpu_gb,
+                "runs": runs_json,
+                "targets": checked,
+            }
+        )
+    )
+    return 0 if all(r.ok for r in runs) else 1
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 2 and sys.argv[1] == "_run":
+        run_worker(Path(sys.argv[2]))
+        sys.exit(0)
+    sys.exit(main())
