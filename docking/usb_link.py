@@ -62,7 +62,8 @@ class BeneathOpener(Protocol):
 class UsbLink:
     """One recorder's bus: a rate in bytes per second, a latency per request, and jitter.
 
-    ``clock`` and ``sleep`` are injectable so a test can drive the link's time exactly.
+    ``clock`` and ``sleep`` are injectable so a test can drive the link's time exactly;
+    ``sleep=stop.wait`` (a ``threading.Event``) ends the waits at once when ``stop`` is set.
     """
 
     def __init__(
@@ -74,7 +75,7 @@ class UsbLink:
         jitter_period_s: float = DEFAULT_JITTER_PERIOD_S,
         seed: int = 0,
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], object] = time.sleep,
     ) -> None:
         if not rate_bytes_per_s > 0:
             raise ValueError(f"a USB link needs a rate above 0 bytes/s, got {rate_bytes_per_s}")
