@@ -60,6 +60,7 @@ class CopiedClip:
             "size": result.size,
             "window_size": result.window_size,
             "windows": list(result.windows),
+            "window_hash": result.window_hash,
             # True when the copy on disk was re-read and matched what the recorder gave.
             "verified": result.verified,
             "recorder": self.recorder,

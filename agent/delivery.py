@@ -98,11 +98,12 @@ class DeliveryReport:
 
 
 def store_hasher(options: HashOptions) -> Hasher:
-    """Whole-file digests through the station's one hashing pipeline, for a target."""
+    """Size and SHA-256 through the station's one hashing pipeline, for a target (what
+    central storage confirms; the other digests would cost CPU for nothing)."""
 
     def digest(path: Path) -> Digests:
         try:
-            return hash_file(path, options)
+            return hash_file(path, options, sha256_only=True)
         except HashingError as exc:
             # A target reports an unreadable file as OSError (it does not know hashing).
             cause = exc.__cause__

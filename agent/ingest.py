@@ -322,6 +322,7 @@ class IngestSession:
                         "verified": result.verified,
                         "window_size": result.window_size,
                         "windows": list(result.windows),
+                        "window_hash": result.window_hash,
                     },
                 )
                 outcome.status = "seen"

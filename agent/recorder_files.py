@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import os
 import stat
 from dataclasses import dataclass
 
 from config.common import describe_mode
+from config.window_hash import window_digest
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY
@@ -65,9 +65,17 @@ def _size_text(window_size: int) -> str:
 
 
 def check_file(
-    root_fd: int, rel: bytes, size: int, mtime_ns: int, window_size: int, first: str, last: str
+    root_fd: int,
+    rel: bytes,
+    size: int,
+    mtime_ns: int,
+    windows: tuple[int, str],
+    first: str,
+    last: str,
 ) -> FileState | str:
-    """The file's state if it is still the one copied, else why it is not."""
+    """The file's state if it is still the one copied, else why it is not: ``windows``
+    is the (size, hash) of the windows ``first`` and ``last`` are hashes of."""
+    window_size, window_hash = windows
     try:
         parent, name = open_parent(root_fd, rel)
     except OSError as exc:
@@ -91,7 +99,7 @@ def check_file(
         last_offset = (size - 1) // window_size * window_size
         for what, offset, expected in (("first", 0, first), ("last", last_offset, last)):
             piece = _read_at(fd, offset, min(window_size, size - offset))
-            if hashlib.sha256(piece).hexdigest() != expected:
+            if window_digest(window_hash, piece) != expected:
                 return (
                     f"its content changed on the recorder after it was copied (its {what} "
                     f"{_size_text(window_size)} differ from the copy's, though its size and "

@@ -5,7 +5,7 @@ this recorder names it and says its copy was read back and matched (``verified``
 (2) under ``after_central_confirmed``, a ``clip.uploaded`` leaf shows central storage
 holding the clip's size and SHA-256; and (3) the file on the recorder is still the one
 copied: the size and modification time its sighting recorded, and its first and last
-windows hash (SHA-256, the leaf's window size) as they did. Everything else stays, with
+windows hash (the leaf's window hash and size) as they did. Everything else stays, with
 a reason a person can act on. Only footage is removed (the profile's footage folders),
 never the device-info file, never a link, a pipe or a folder.
 
@@ -239,7 +239,13 @@ def _judge(
             return entry
         why += f", confirmed by central storage (leaf {uploaded.index})"
     found = check_file(
-        root_fd, rel, row["size"], row["mtime_ns"], copy.window_size, copy.first, copy.last
+        root_fd,
+        rel,
+        row["size"],
+        row["mtime_ns"],
+        (copy.window_size, copy.window_hash),
+        copy.first,
+        copy.last,
     )
     if isinstance(found, str):
         entry.reason = found

@@ -12,6 +12,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import cast
 
+from config.window_hash import window_hash_of
 from docking import display_path, path_b64, raw_path
 from ledger import Leaf, Ledger
 
@@ -24,6 +25,7 @@ class ClipCopy:
     leaf: Leaf
     ingested: Leaf
     window_size: int
+    window_hash: str
     first: str | None  # None: an empty file, which has no windows (and is never removed)
     last: str | None
 
@@ -92,6 +94,7 @@ class LedgerProofs:
             leaf,
             ingested,
             int(source.body["window_size"]),
+            window_hash_of(source.body),
             *ends,
         )
 

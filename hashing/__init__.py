@@ -1,9 +1,9 @@
 """The engine: streaming copy+hash pipeline and the content-addressed evidence store.
 
-One read of each recorder file feeds SHA-256, BLAKE3, per-window SHA-256 (and SM3
-when configured) and the staging file; the copy is fsynced, re-read from disk,
-compared (BLAKE3), and only then renamed into the store. ``EvidenceStore.sweep_staging``
-clears what interrupted copies left behind.
+One read of each recorder file feeds SHA-256, BLAKE3, per-window BLAKE3 (and SM3 when
+configured), hashed in the station's shared pool, and the staging file; the copy is
+fsynced, re-read from disk, compared (BLAKE3), and only then renamed into the store.
+``EvidenceStore.sweep_staging`` clears what interrupted copies left behind.
 """
 
 from hashing.budget import BufferBudget
@@ -18,6 +18,7 @@ from hashing.errors import (
     StoreFullError,
 )
 from hashing.options import HashOptions
+from hashing.pool import HashPool
 from hashing.reading import hash_file
 from hashing.source import FileSource, SourceFile, SourceOpener, open_source
 from hashing.store import EvidenceStore, fsync_dir
@@ -31,6 +32,7 @@ __all__ = [
     "EvidenceStore",
     "FileSource",
     "HashOptions",
+    "HashPool",
     "HashingError",
     "NotRegularFileError",
     "SourceChangedError",

@@ -24,9 +24,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from config.window_hash import WINDOW_HASH
 from hashing.budget import BufferBudget
 from hashing.digests import Digests, StreamDigests
-from hashing.diskio import Writeback, drop_cache, store_error, write_all
+from hashing.diskio import StagingWriter, drop_cache, store_error
 from hashing.errors import (
     CopyVerificationError,
     HashingError,
@@ -36,6 +37,7 @@ from hashing.errors import (
 )
 from hashing.journal import ResumeJournal, check_resume_key
 from hashing.options import HashOptions
+from hashing.pool import HashPool
 from hashing.reading import ChunkPool, ReadAhead, digest_stream, read_full
 from hashing.source import SourceFile, SourceOpener, open_source, open_synced
 from hashing.store import EvidenceStore
@@ -58,6 +60,7 @@ class CopyResult:
     resumed_bytes: int
     source_bytes_read: int
     verified: bool
+    window_hash: str = WINDOW_HASH
 
 
 class _StagedPrefixMismatch(Exception):
@@ -123,6 +126,7 @@ class CopyEngine:
         *,
         budget: BufferBudget | None = None,
         open_source: SourceOpener = open_source,
+        hash_pool: HashPool | None = None,
     ) -> None:
         if budget is None:
             budget = BufferBudget(options.buffer_budget_bytes, options.read_size)
@@ -135,6 +139,7 @@ class CopyEngine:
         self.options = options
         self.budget = budget
         self._open_source = open_source
+        self.hash_pool = hash_pool or HashPool.shared()
 
     def copy(
         self, source: Path, *, resume_key: str | None = None, progress: Progress | None = None
@@ -187,6 +192,7 @@ class CopyEngine:
                 size=before.st_size,
                 mtime_ns=before.st_mtime_ns,
                 window_size=self.options.window_size,
+                window_hash=WINDOW_HASH,
             )
         except OSError as exc:
             raise store_error(exc, "creating a staging file") from exc
@@ -245,6 +251,7 @@ class CopyEngine:
             sm3=digests.sm3,
             window_size=digests.window_size,
             windows=digests.windows,
+            window_hash=digests.window_hash,
             path=path,
             deduplicated=deduplicated,
             resumed_bytes=resumed,
@@ -263,10 +270,13 @@ class CopyEngine:
         """Read, hash and stage every byte; returns the digests and bytes read from ``src``."""
         size, prefix, read_size = before.st_size, staging.prefix, self.options.read_size
         digests = StreamDigests(
-            self.options.window_size, sm3=self.options.sm3, threaded=size > 2 * read_size
+            self.options.window_size,
+            sm3=self.options.sm3,
+            threaded=size > 2 * read_size,
+            pool=self.hash_pool,
         )
         pool = ChunkPool(self.budget)
-        writeback = Writeback(staging.fd, prefix)
+        writer = StagingWriter(staging.fd, prefix)
         staged_file = open_synced(staging.path) if prefix else None
 
         def read(view: memoryview, offset: int) -> None:
@@ -292,7 +302,7 @@ class CopyEngine:
                 digests.feed(view, release)
                 try:
                     if not from_staging:
-                        write_all(staging.fd, view, offset)
+                        writer.write(view, offset)
                 except OSError as exc:
                     raise store_error(exc, f"copying {name}") from exc
                 finally:
@@ -300,7 +310,6 @@ class CopyEngine:
                 n = len(view)
                 if not from_staging:
                     source_bytes += n
-                    writeback.wrote_up_to(offset + n)
                 journaled = self._journal(staging, digests.completed_windows, journaled)
                 if progress is not None:
                     progress(n)
@@ -314,6 +323,7 @@ class CopyEngine:
         finally:
             digests.close()
             reads.close()
+            writer.close()
             if staged_file is not None:
                 staged_file.close()
         self._journal(staging, list(result.windows), journaled)
@@ -380,6 +390,7 @@ class CopyEngine:
             windows=False,
             sha256=False,
             threaded=read.size > 2 * self.options.read_size,
+            pool=self.hash_pool,
         )
         try:
             reread = open_synced(staging.path)

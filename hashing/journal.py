@@ -1,11 +1,13 @@
 """The resume journal of an interrupted copy: which windows of the staged file are done.
 
 ``staging/<key>.part`` holds the bytes copied so far and ``staging/<key>.journal`` a
-header (the source's size and mtime, the window size) then one line per window
-written: ``w <index> <sha256>``. Lines are appended after the window's bytes were
-written, without fsync: a killed process leaves both in the page cache, and after a
-power cut a resumed copy re-hashes the staged prefix and checks every window against
-its line, so a journal that got ahead of its data is caught, never trusted.
+header (the source's size and mtime, the window size and hash) then one line per window
+written: ``w <index> <hash>``. A journal whose header differs (another source, window
+size or window hash, as after an upgrade) is started again. Lines are appended after the
+window's bytes were written, without fsync: a killed process leaves both in the page
+cache, and after a power cut a resumed copy re-hashes the staged prefix and checks every
+window against its line, so a journal that got ahead of its data is caught, never
+trusted.
 
 The journal is locked (``flock``) while a copy runs, so two engines never share one.
 """
@@ -36,7 +38,9 @@ def check_resume_key(key: str) -> str:
 class ResumeJournal:
     """Windows already staged for one source file, keyed by the caller's resume key."""
 
-    def __init__(self, path: Path, fd: int, header: dict[str, int], windows: list[str]) -> None:
+    def __init__(
+        self, path: Path, fd: int, header: dict[str, int | str], windows: list[str]
+    ) -> None:
         self.path = path
         self._fd = fd
         self._header = header
@@ -44,7 +48,14 @@ class ResumeJournal:
 
     @classmethod
     def open(
-        cls, staging_dir: Path, key: str, *, size: int, mtime_ns: int, window_size: int
+        cls,
+        staging_dir: Path,
+        key: str,
+        *,
+        size: int,
+        mtime_ns: int,
+        window_size: int,
+        window_hash: str,
     ) -> ResumeJournal:
         """Open (or start) the journal of ``key``; a stale or corrupt one is emptied."""
         path = staging_dir / f"{check_resume_key(key)}.journal"
@@ -59,7 +70,13 @@ class ResumeJournal:
                     "it to finish instead of copying the file twice at once"
                 ) from None
             raise
-        header = {"v": _VERSION, "size": size, "mtime_ns": mtime_ns, "window_size": window_size}
+        header: dict[str, int | str] = {
+            "v": _VERSION,
+            "size": size,
+            "mtime_ns": mtime_ns,
+            "window_size": window_size,
+            "window_hash": window_hash,
+        }
         journal = cls(path, fd, header, [])
         journal.windows = journal._read_windows()
         if not journal.windows:
@@ -96,12 +113,12 @@ class ResumeJournal:
         """Keep only the first ``keep`` windows."""
         kept = self.windows[:keep]
         self.reset()
-        for sha256 in kept:
-            self.append(sha256)
+        for digest in kept:
+            self.append(digest)
 
-    def append(self, sha256: str) -> None:
-        os.write(self._fd, f"w {len(self.windows)} {sha256}\n".encode())
-        self.windows.append(sha256)
+    def append(self, digest: str) -> None:
+        os.write(self._fd, f"w {len(self.windows)} {digest}\n".encode())
+        self.windows.append(digest)
 
     def close(self) -> None:
         """Unlock and keep the journal for a later resume."""

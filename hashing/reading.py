@@ -156,15 +156,28 @@ def digest_stream(
         digests.close()
 
 
-def hash_file(path: Path, options: HashOptions, budget: BufferBudget | None = None) -> Digests:
-    """The digests of a file already on disk (a committed object, an export, a check)."""
+def hash_file(
+    path: Path,
+    options: HashOptions,
+    budget: BufferBudget | None = None,
+    *,
+    sha256_only: bool = False,
+) -> Digests:
+    """The digests of a file already on disk (a committed object, an export, a check);
+    with ``sha256_only`` just its size and SHA-256 (the other digests are empty)."""
     if budget is None:
         budget = BufferBudget(IN_FLIGHT * options.read_size, options.read_size)
     read_size = min(options.read_size, budget.read_size)
     source = open_source(path)
     try:
         size = source.stat().st_size
-        digests = StreamDigests(options.window_size, sm3=options.sm3, threaded=size > 2 * read_size)
+        digests = StreamDigests(
+            options.window_size,
+            sm3=options.sm3 and not sha256_only,
+            windows=not sha256_only,
+            blake3_=not sha256_only,
+            threaded=size > 2 * read_size,
+        )
         return digest_stream(source, size, digests, budget, read_size, name=path)
     finally:
         source.close()

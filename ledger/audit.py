@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from config.common import describe_mode
+from config.window_hash import WINDOW_HASHES, window_digest
 
 #: ``progress(stage, done, total)``: stage "leaves" counts leaves; every other stage
 #: ("store", "package", "export") counts bytes.
@@ -49,6 +50,7 @@ class ClipRecord:
     size: int
     window_size: int
     windows: tuple[str, ...]
+    window_hash: str = WINDOW_HASHES[0]
 
 
 @dataclass
@@ -111,7 +113,7 @@ def _sha256(f: BinaryIO, advance: Callable[[int], None] | None) -> str:
 
 
 def changed_windows(f: BinaryIO, clip: ClipRecord) -> tuple[list[int], int]:
-    """Indexes of windows whose SHA-256 differs from the leaf's, and the file's size
+    """Indexes of windows whose hash differs from the leaf's, and the file's size
     (read from the start of the open file ``f``)."""
     changed: list[int] = []
     size = 0
@@ -125,7 +127,7 @@ def changed_windows(f: BinaryIO, clip: ClipRecord) -> tuple[list[int], int]:
             break
         size += len(chunk)
         expected = clip.windows[index] if index < len(clip.windows) else None
-        if not chunk or hashlib.sha256(chunk).hexdigest() != expected:
+        if not chunk or window_digest(clip.window_hash, chunk) != expected:
             changed.append(index)
         index += 1
         if not chunk:

@@ -16,6 +16,7 @@ import re
 from collections.abc import Callable
 from typing import Any, Final
 
+from config.window_hash import WINDOW_HASHES
 from ledger.errors import LeafFormatError
 from ledger.leaf import (
     CASE_EXPORTED,
@@ -73,6 +74,10 @@ def _text_list(value: Any) -> bool:
     return type(value) is list and all(type(item) is str for item in value)
 
 
+def _window_hash(value: Any) -> bool:
+    return value in WINDOW_HASHES
+
+
 def _list(value: Any) -> bool:
     return type(value) is list
 
@@ -90,6 +95,7 @@ _WHAT: Final[dict[_Check, str]] = {
     _sha256_list: "a list of 64-hex-digit hashes",
     _text_list: "a list of strings",
     _list: "a list",
+    _window_hash: f"one of {', '.join(WINDOW_HASHES)}",
     _object_or_null: "an object or null",
 }
 
@@ -161,6 +167,13 @@ BODY_TYPES: Final[dict[str, dict[str, _Check]]] = {
 }
 
 
+#: Keys a body may leave out (leaves written before them), checked when present.
+OPTIONAL_TYPES: Final[dict[str, dict[str, _Check]]] = {
+    CLIP_INGESTED: {"window_hash": _window_hash},
+    CLIP_REDOCKED: {"window_hash": _window_hash},
+}
+
+
 def station_of_origin(origin: str) -> str | None:
     """The station id a checkpoint origin names, or None if it is not ours."""
     if not origin.startswith(ORIGIN_PREFIX) or len(origin) == len(ORIGIN_PREFIX):
@@ -177,6 +190,11 @@ def body_problem(kind: str, body: dict[str, Any]) -> str | None:
         f"{key} is not {_WHAT[check]}"
         for key, check in BODY_TYPES.get(kind, {}).items()
         if not check(body[key])
+    ]
+    wrong += [
+        f"{key} is not {_WHAT[check]}"
+        for key, check in OPTIONAL_TYPES.get(kind, {}).items()
+        if key in body and not check(body[key])
     ]
     if kind in (CASE_LINKED, CASE_UNLINKED) and not (body["clip_id"] or body["session_id"]):
         wrong.append("it names neither a clip_id nor a session_id")

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from config.window_hash import window_hash_of
 from ledger.anchor import Anchor, origin_for
 from ledger.audit import ClipRecord, EvidenceFiles, Progress, audit_store
 from ledger.checkpoint import Checkpoint, SignedNote
@@ -233,6 +234,7 @@ def _check_leaf(
                 body["size"],
                 body["window_size"],
                 tuple(body["windows"]),
+                window_hash_of(body),
             )
         )
     elif obj["kind"] == CLIP_PURGED:
