@@ -14,7 +14,8 @@ daemon a ``Docked`` event per recorder at its (seeded) time in the spread. Times
 the ledger: a recorder's time-to-safe is its ``docking.opened`` to its ``docking.closed``
 leaf (every copy re-read and in the ledger; with the wipe policy ``after_verified`` that
 session is safe). Central delivery is not part of the run. The same run measures the
-single-stream limit (one recorder, no link, same daemon path) and ``cp -r`` + ``sync``.
+single-stream limit (one recorder, no link, same daemon path), the station's capacity (all
+recorders docked at once, no link) and ``cp -r`` + ``sync`` (CPU-s/GB).
 """
 
 from __future__ import annotations
@@ -136,12 +137,13 @@ def run_worker(spec_path: Path) -> None:
     station.close()
     result = {
         "docks": docks,
+        "problems": problems[:5],
         "cpu_window": cpu_end[0] + cpu_end[1] - cpu_start[0] - cpu_start[1],
         "cpu_children": cpu_end[1] - cpu_start[1],
         "threads": peak["threads"],
         "ok": ok,
     }
-    Path(spec["out"]).write_text(json.dumps({**result, "problems": problems[:5]}))
+    Path(spec["out"]).write_text(json.dumps(result))
 
 
 @dataclass
@@ -219,15 +221,16 @@ class Run:
 
     n: int
     rate: float  # MB/s of each recorder's link; 0: no link
-    single: float  # bytes/s of the single-stream run (the station's limit)
     child: Child
     recorders: list[Recorder]
-    cpu_window: float  # child's CPU from the first dock until every session ended
-    cpu_children: float  # the part of it spent in the processes it ran (ffprobe)
-    threads: int
-    ok: bool
-    problem: str
     load: float  # 1-minute load average before the run (other work on the machine)
+    cpu_window: float = 0.0  # child's CPU from the first dock until every session ended
+    cpu_children: float = 0.0  # the part of it spent in the processes it ran (ffprobe)
+    threads: int = 0
+    ok: bool = False
+    problem: str = ""
+    single: float = 0.0  # bytes/s: the single stream (the issue's limit)
+    capacity: float = 0.0  # bytes/s: the larger of it and N unthrottled recorders at once
 
     @property
     def bytes(self) -> int:
@@ -238,35 +241,26 @@ class Run:
         """First dock to the last docking.closed leaf."""
         return max(r.closed for r in self.recorders)
 
-    @property
-    def ideal_aggregate(self) -> float:
-        return min(self.n * self.rate * MB, self.single) if self.rate else self.single
+    def ideal_rate(self, limit: float) -> float:
+        return min(self.n * self.rate * MB, limit) if self.rate else limit
 
     @property
     def ideal_last(self) -> float:
         """All bytes at the ideal aggregate, or the last recorder at its own rate after
         its dock, whichever is later (docking is staggered)."""
         by_dock = max((r.docked + r.size / (self.rate * MB) for r in self.recorders), default=0)
-        return max(self.bytes / self.ideal_aggregate, by_dock if self.rate else 0.0)
-
-    @property
-    def worst_own(self) -> float:
-        """The largest time-to-safe / (size / rate) of the run's recorders."""
-        own = [r.time_to_safe * self.rate * MB / r.size for r in self.recorders if r.size]
-        return max(own, default=0.0)
-
-    @property
-    def cpu_per_gb(self) -> float:
-        return self.cpu_window / (self.bytes / GB)
+        return max(self.bytes / self.ideal_rate(self.capacity), by_dock if self.rate else 0.0)
 
     def figures(self) -> dict[str, float]:
+        aggregate = self.bytes / self.last_safe
         return {
             "bytes": self.bytes,
-            "aggregate_mb_s": self.bytes / MB / self.last_safe,
-            "ideal_aggregate_mb_s": self.ideal_aggregate / MB,
-            "x_ideal": self.bytes / self.last_safe / self.ideal_aggregate,
+            "aggregate_mb_s": aggregate / MB,
+            "ideal_aggregate_mb_s": self.ideal_rate(self.capacity) / MB,
+            "x_ideal": aggregate / self.ideal_rate(self.capacity),
+            "x_single_stream_ideal": aggregate / self.ideal_rate(self.single),
             "x_sched": self.ideal_last / self.last_safe,
-            "cpu_s_per_gb": self.cpu_per_gb,
+            "cpu_s_per_gb": self.cpu_window / (self.bytes / GB),
             "ffprobe_cpu_s_per_gb": self.cpu_children / (self.bytes / GB),
             "cpu_tree_s": self.child.cpu,
             "rss_mb": self.child.rss_mb,
@@ -275,53 +269,33 @@ class Run:
             "ideal_last_s": self.ideal_last,
             "x_last": self.last_safe / self.ideal_last,
             "slowest_s": max(r.time_to_safe for r in self.recorders),
-            "worst_x_own": self.worst_own,
+            "worst_x_own": max(r.time_to_safe * self.rate * MB / r.size for r in self.recorders),
             "lag_s": max(r.opened - r.docked for r in self.recorders),
             "load": self.load,
         }
 
 
-def one_run(
-    work: Path, volumes: list[Path], rate: float, offsets: list[float], seed: int, single: float
-) -> Run:
-    data_dir = work / "data"
+def one_run(work: Path, volumes: list[Path], rate: float, offsets: list[float], seed: int) -> Run:
+    """Run the child on a fresh data dir (deleted after) and read its ledger times."""
+    data_dir, out = work / "data", work / "result.json"
     shutil.rmtree(data_dir, ignore_errors=True)
-    spec = {
-        "data_dir": str(data_dir),
-        "volumes": [str(v) for v in volumes],
-        "rate": rate,
-        "offsets": offsets,
-        "seed": seed,
-        "out": str(work / "result.json"),
-    }
+    out.unlink(missing_ok=True)
+    spec = {"data_dir": str(data_dir), "volumes": [str(v) for v in volumes], "rate": rate,
+            "offsets": offsets, "seed": seed, "out": str(out)}  # fmt: skip
     (work / "spec.json").write_text(json.dumps(spec))
-    (work / "result.json").unlink(missing_ok=True)
     drop_caches()
     load = os.getloadavg()[0]
     child = measure([sys.executable, __file__, "_run", str(work / "spec.json")], work / "stderr")
     try:
-        result = json.loads((work / "result.json").read_text())
-        recorders = ledger_times(data_dir, [tuple(d) for d in result["docks"]])
+        result = json.loads(out.read_text())
+        recorders = ledger_times(data_dir, [tuple(d) for d in result.pop("docks")])
     except (OSError, ValueError, KeyError, IndexError, sqlite3.Error) as exc:
-        problem = child.stderr or f"no result ({exc})"
-        return Run(len(volumes), rate, single, child, [], 0.0, 0.0, 0, False, problem, load)
+        return Run(len(volumes), rate, child, [], load, problem=child.stderr or f"{exc}")
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
-    ok = child.code == 0 and result["ok"] and len(recorders) == len(volumes)
-    problem = "; ".join(result["problems"]) or (child.stderr if child.code else "")
-    return Run(
-        len(volumes),
-        rate,
-        single,
-        child,
-        recorders,
-        result["cpu_window"],
-        result["cpu_children"],
-        result["threads"],
-        ok,
-        problem,
-        load,
-    )
+    problem = "; ".join(result.pop("problems")) or (child.stderr if child.code else "")
+    result["ok"] = result["ok"] and child.code == 0 and len(recorders) == len(volumes)
+    return Run(len(volumes), rate, child, recorders, load, problem=problem, **result)
 
 
 def dock_offsets(n: int, spread: float, seed: int) -> list[float]:
@@ -334,13 +308,16 @@ def dock_offsets(n: int, spread: float, seed: int) -> list[float]:
 
 
 LEGEND = """\
-ideal s = max(total bytes / min(N x rate, single stream), max_i(dock_i + size_i / rate)):
-  docking is staggered, the larger of the two is the ideal.
-x sched = aggregate against total bytes / ideal s; x ideal = against min(N x rate, single
-  stream) alone (the docking spread weighs on it at small N); x = last s / ideal s.
+capacity = the larger of the single stream (the issue's limit) and all recorders docked at
+  once without links: both through the daemon, measured in this run.
+ideal = min(N x rate, capacity); ideal s = max(total bytes / ideal, max_i(dock_i + size_i /
+  rate)): docking is staggered, the larger of the two is the ideal.
+x ideal = aggregate (total bytes / last s) / ideal; x 1-str = the same against min(N x rate,
+  single stream); x sched = ideal s / last s (the docking spread taken into account);
+  x = last s / ideal s.
 slowest s = the longest time-to-safe (docking.opened -> docking.closed leaf); x own = the
   worst recorder's time-to-safe / (its size / rate); lag s = the longest Docked event ->
-  docking.opened leaf.
+  docking.opened leaf (not in the time-to-safe).
 CPU-s/GB = the child's user+sys from the first dock until every session ended, ffprobe
   included (ffprobe: its part); RSS = the child's peak; thr = its peak threads (main and
   sampler included); load = 1-minute load average before the run (other work here)."""
@@ -350,6 +327,7 @@ COLUMNS = (  # (heading, figure, format)
     ("agg MB/s", "aggregate_mb_s", "{:9.0f}"),
     ("ideal", "ideal_aggregate_mb_s", "{:6.0f}"),
     ("x ideal", "x_ideal", "{:8.2f}"),
+    ("x 1-str", "x_single_stream_ideal", "{:8.2f}"),
     ("x sched", "x_sched", "{:8.2f}"),
     ("CPU-s/GB", "cpu_s_per_gb", "{:9.2f}"),
     ("ffprobe", "ffprobe_cpu_s_per_gb", "{:8.2f}"),
@@ -365,7 +343,7 @@ COLUMNS = (  # (heading, figure, format)
 )
 
 
-def print_table(runs: list[Run], single: float, cp_cpu_gb: float) -> None:
+def print_table(runs: list[Run], single: float, capacity: float, cp_cpu_gb: float) -> None:
     header = f"{'N':>3}{'USB':>5}" + "".join(
         f"{name:>{len(fmt.format(0))}}" for name, _, fmt in COLUMNS
     )
@@ -380,8 +358,8 @@ def print_table(runs: list[Run], single: float, cp_cpu_gb: float) -> None:
         cells = "".join(fmt.format(figures[key]) for _, key, fmt in COLUMNS)
         print(f"{r.n:>3}{r.rate:>5.0f}{cells}" + ("" if r.ok else f"  FAILED: {r.problem}"))
     print(
-        f"single-stream limit (1 recorder, no link, daemon path): {single / MB:.0f} MB/s; "
-        f"cp -r + sync: {cp_cpu_gb:.2f} CPU-s/GB"
+        f"single stream (1 recorder, no link, daemon path): {single / MB:.0f} MB/s; capacity: "
+        f"{capacity / MB:.0f} MB/s; cp -r + sync: {cp_cpu_gb:.2f} CPU-s/GB"
     )
     print(LEGEND)
 
@@ -389,13 +367,13 @@ def print_table(runs: list[Run], single: float, cp_cpu_gb: float) -> None:
 TARGETS = (  # (label, figure, bound, at most, which runs)
     ("aggregate >= 0.9x ideal (x sched)", "x_sched", 0.9, False, "all"),
     ("last safe <= 1.15x ideal", "x_last", 1.15, True, "all"),
-    ("no recorder > 1.5x own size/rate (unsaturated)", "worst_x_own", 1.5, True, "unsaturated"),
+    ("no recorder > 1.5x own size/rate (N x rate < capacity)", "worst_x_own", 1.5, True, "below"),
     ("<= 1.6 CPU-s/GB", "cpu_s_per_gb", 1.6, True, "all"),
     ("peak RSS <= 200 MB at N=24", "rss_mb", 200, True, "24"),
 )
 
 
-def targets(runs: list[Run], single: float) -> list[dict[str, object]]:
+def targets(runs: list[Run], capacity: float) -> list[dict[str, object]]:
     """Each target's worst figure over the runs it applies to, met or MISSED."""
     out: list[dict[str, object]] = []
     for label, key, bound, at_most, which in TARGETS:
@@ -403,7 +381,7 @@ def targets(runs: list[Run], single: float) -> list[dict[str, object]]:
             r
             for r in runs
             if r.recorders
-            and (which != "unsaturated" or r.n * r.rate * MB < single)
+            and (which != "below" or r.n * r.rate * MB < capacity)
             and (which != "24" or r.n == 24)
         ]
         if not pick:
@@ -471,6 +449,44 @@ def space_problem(corpus: Path, recorders: int, size: int) -> str | None:
     )
 
 
+def baselines(work: Path, volumes: list[Path], seed: int) -> tuple[float, float, float]:
+    """cp's CPU-s/GB, the single stream and the capacity (bytes/s), in this run."""
+    drop_caches()
+    cp = measure(shell(f"cp -r {q(volumes[0])} {q(work / 'cp')}; sync"), work / "stderr")
+    cp_bytes = sum(p.stat().st_size for p in volumes[0].rglob("*") if p.is_file())
+    shutil.rmtree(work / "cp", ignore_errors=True)
+    cp_cpu_gb = cp.cpu / (cp_bytes / GB)
+    print(f"  cp -r + sync of 1 recorder: {cp_bytes / MB / cp.wall:.0f} MB/s, "
+          f"{cp_cpu_gb:.2f} CPU-s/GB", flush=True)  # fmt: skip
+    rates = []
+    for what, docked in (("single stream", volumes[:1]), (f"{len(volumes)} at once", volumes)):
+        run = one_run(work, docked, 0, [0.0] * len(docked), seed)
+        if not run.ok:
+            raise SystemExit(f"the {what} run (no link) failed: {run.problem}")
+        rates.append(run.bytes / run.last_safe)
+        print(f"  {what}, no link: {rates[-1] / MB:.0f} MB/s", flush=True)
+    return cp_cpu_gb, rates[0], max(rates)
+
+
+def report(runs: list[Run], limits: tuple[float, float, float], header: str) -> None:
+    cp_cpu_gb, single, capacity = limits
+    print()
+    print(header)
+    print_table(runs, single, capacity, cp_cpu_gb)
+    checked = targets(runs, capacity)
+    print("targets:")
+    for t in checked:
+        state = "not run" if t["met"] is None else ("met" if t["met"] else "MISSED")
+        figure = "" if t["value"] is None else f"{t['value']:8.2f}  ({t['where']})"
+        print(f"  {t['target']:<56}{figure:<28}{state}")
+    print(json.dumps({
+        "header": header, "single_stream_mb_s": single / MB, "capacity_mb_s": capacity / MB,
+        "cp_cpu_s_per_gb": cp_cpu_gb, "targets": checked,
+        "runs": [{"n": r.n, "rate": r.rate, "ok": r.ok, **(r.figures() if r.recorders else {})}
+                 for r in runs],
+    }))  # fmt: skip
+
+
 def main() -> int:
     args = parse_args()
     if args.clean:
@@ -485,37 +501,20 @@ def main() -> int:
         print(problem)
         return 2
     commit = commit_measured()
-    print(
-        f"corpus: {most} recorders x {args.mb_per_recorder} MB in {corpus} (kept for the "
-        f"next run; --clean removes it); commit {commit} ...",
-        flush=True,
-    )
+    print(f"corpus: {most} recorders x {args.mb_per_recorder} MB in {corpus} (kept for the "
+          f"next run; --clean removes it); commit {commit} ...", flush=True)  # fmt: skip
     volumes = [corpus / f"REC{n:02d}" for n in range(1, most + 1)]
     for n, volume in enumerate(volumes, 1):
         make_recorder(volume, n, size, args.seed)
     work = Path(tempfile.mkdtemp(prefix="run-", dir=HOME))
     runs: list[Run] = []
     try:
-        caches = drop_caches()
-        cp = measure(shell(f"cp -r {q(volumes[0])} {q(work / 'cp')}; sync"), work / "stderr")
-        cp_bytes = sum(p.stat().st_size for p in volumes[0].rglob("*") if p.is_file())
-        shutil.rmtree(work / "cp", ignore_errors=True)
-        cp_cpu_gb = cp.cpu / (cp_bytes / GB)
-        print(
-            f"  cp -r + sync of 1 recorder: {cp_bytes / MB / cp.wall:.0f} MB/s, "
-            f"{cp_cpu_gb:.2f} CPU-s/GB",
-            flush=True,
-        )
-        first = one_run(work, volumes[:1], 0, [0.0], args.seed, 1.0)
-        if not first.ok:
-            print(f"the single-stream run failed: {first.problem}")
-            return 1
-        single = first.bytes / first.last_safe
-        print(f"  single stream: {single / MB:.0f} MB/s", flush=True)
+        limits = baselines(work, volumes, args.seed)
         for n in args.counts:
             for rate in args.rate_list:
                 offsets = dock_offsets(n, args.spread_s, args.seed)
-                run = one_run(work, volumes[:n], rate, offsets, args.seed, single)
+                run = one_run(work, volumes[:n], rate, offsets, args.seed)
+                run.single, run.capacity = limits[1:]
                 runs.append(run)
                 done = f"last safe {run.last_safe:.1f} s" if run.recorders else "no result"
                 state = "ok" if run.ok else f"FAILED: {run.problem}"
@@ -523,38 +522,13 @@ def main() -> int:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     after = commit_measured()
-    print()
-    print(
-        f"commit {commit}"
-        + (f" (at the end: {after})" if after != commit else "")
-        + f"; {os.cpu_count()} CPUs; page cache "
-        f"{'dropped' if caches else 'NOT dropped (not writable here; reads use O_DIRECT)'}"
-        " before each run; wipe policy after_verified: a verified session is safe (central"
+    report(runs, limits, (
+        f"commit {commit}" + (f" (at the end: {after})" if after != commit else "")
+        + f"; {args.mb_per_recorder} MB per recorder; {os.cpu_count()} CPUs; page cache "
+        + ("dropped" if drop_caches() else "NOT dropped (not writable here; reads use O_DIRECT)")
+        + " before each run; wipe policy after_verified: a verified session is safe (central"
         " delivery is not part of the run)"
-    )
-    print_table(runs, single, cp_cpu_gb)
-    checked = targets(runs, single)
-    print("targets:")
-    for t in checked:
-        state = "not run" if t["met"] is None else ("met" if t["met"] else "MISSED")
-        figure = "" if t["value"] is None else f"{t['value']:8.2f}  ({t['where']})"
-        print(f"  {t['target']:<50}{figure:<28}{state}")
-    runs_json = [
-        {"n": r.n, "rate": r.rate, "ok": r.ok, **(r.figures() if r.recorders else {})} for r in runs
-    ]
-    print(
-        json.dumps(
-            {
-                "commit": commit,
-                "commit_at_end": after,
-                "mb_per_recorder": args.mb_per_recorder,
-                "single_stream_mb_s": single / MB,
-                "cp_cpu_s_per_gb": cp_cpu_gb,
-                "runs": runs_json,
-                "targets": checked,
-            }
-        )
-    )
+    ))  # fmt: skip
     return 0 if all(r.ok for r in runs) else 1
 
 
@@ -562,4 +536,8 @@ if __name__ == "__main__":
     if len(sys.argv) > 2 and sys.argv[1] == "_run":
         run_worker(Path(sys.argv[2]))
         sys.exit(0)
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print(f"interrupted; the corpus stays in {HOME} for the next run (--clean removes it)")
+        sys.exit(130)
