@@ -314,3 +314,25 @@ def test_a_link_refuses_settings_that_model_nothing(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         UsbLink(**options)  # type: ignore[arg-type]
+
+
+def test_a_stop_event_as_the_sleep_ends_a_long_wait(tmp_path: Path) -> None:
+    # 1 byte/s: 1000 bytes would wait a quarter of an hour; the station's stop ends it.
+    root = tmp_path / "REC01"
+    data = recorder(root, {"A.MP4": 1000})["A.MP4"]
+    stop = threading.Event()
+    link = UsbLink(1.0, jitter=0.0, sleep=stop.wait)
+    src = link_opener({root: link}, inner=open_source)(root / "DCIM" / "100MEDIA" / "A.MP4")
+    buffer = bytearray(4096)
+    got: list[int] = []
+    reader = threading.Thread(target=lambda: got.append(src.read_into(memoryview(buffer), 0)))
+    try:
+        reader.start()
+        stop.set()
+        reader.join(timeout=60)
+        assert not reader.is_alive()
+        assert got == [1000] and bytes(buffer[:1000]) == data
+    finally:
+        stop.set()
+        reader.join()
+        src.close()
