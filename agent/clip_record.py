@@ -1,5 +1,6 @@
-"""A copied file becoming a clip: its content-derived id, its ``clip.ingested`` leaf body
-and its catalogue row, and capture times corrected by the recorder's clock offset."""
+"""A copied file becoming a clip: its content-derived id, its ``clip.ingested`` leaf body,
+its catalogue row, upload job and sighting (or a ``clip.redocked`` leaf for footage the
+station already holds), and capture times corrected by the recorder's clock offset."""
 
 from __future__ import annotations
 
@@ -10,8 +11,11 @@ from typing import Any
 
 from agent import metadata
 from agent.clock import iso, utc_now
+from agent.outcomes import FileOutcome
 from docking import FootageFile, display_path, path_b64
 from hashing import CopyResult
+from ledger import Ledger
+from uploader import UploadQueue
 
 
 def clip_id_for(sha256: str) -> str:
@@ -100,3 +104,61 @@ class CopiedClip:
                 leaf_index,
             ),
         )
+
+
+def record_copy(
+    conn: sqlite3.Connection, led: Ledger, copied: CopiedClip, outcome: FileOutcome, target: str
+) -> None:
+    """Put a committed copy on record (in the caller's transaction): a new clip (leaf, row,
+    upload job to ``target``) or a sighting of a clip already held (``clip.redocked``);
+    either way the sighting a wipe and a re-docking rely on. Fills ``outcome``."""
+    result, item, media = copied.result, copied.item, copied.media
+    outcome.size, outcome.sha256, outcome.blake3 = result.size, result.sha256, result.blake3
+    outcome.sm3, outcome.verified = result.sm3, result.verified
+    outcome.resumed_bytes = result.resumed_bytes
+    if media is not None:
+        outcome.media_readable, outcome.media_problem = media.readable, media.problem
+    clip_id = outcome.clip_id = copied.clip_id
+    known = conn.execute("SELECT clip_id FROM clips WHERE sha256 = ?", (result.sha256,)).fetchone()
+    if known is not None:
+        clip_id = outcome.clip_id = known["clip_id"]
+        leaf = led.append(
+            "clip.redocked",
+            {
+                "clip_id": clip_id,
+                "session_id": copied.session_id,
+                "sha256": result.sha256,
+                "source_path": outcome.source_path,
+                # this docking's own read of the file: what a wipe relies on
+                "source_path_b64": path_b64(item.rel_path),
+                "verified": result.verified,
+                "window_size": result.window_size,
+                "windows": list(result.windows),
+                "window_hash": result.window_hash,
+            },
+        )
+        outcome.status = "seen"
+    else:
+        leaf = led.append("clip.ingested", copied.leaf_body())
+        copied.insert(conn, leaf.index)
+        UploadQueue(conn).enqueue(clip_id, result.sha256, result.size, target, utc_now())
+        outcome.status = "new"
+    # What the file looked like on the recorder when it was copied: a wipe removes only a
+    # file that still is this one, and a recorder left docked is recognised.
+    conn.execute(
+        "INSERT OR IGNORE INTO sightings (session_id, clip_id, source_path, leaf_index,"
+        " size, mtime_ns, first_window, last_window, source_path_b64)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            copied.session_id,
+            clip_id,
+            outcome.source_path,
+            leaf.index,
+            item.size,
+            item.mtime_ns,
+            result.windows[0] if result.windows else None,
+            result.windows[-1] if result.windows else None,
+            path_b64(item.rel_path),
+        ),
+    )
+    outcome.leaf_index = leaf.index

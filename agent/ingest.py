@@ -24,10 +24,11 @@ from zoneinfo import ZoneInfo
 
 from agent import metadata
 from agent.assignments import collector_for, record_device_officer
-from agent.clip_record import CopiedClip, clip_id_for
+from agent.clip_record import CopiedClip, clip_id_for, record_copy
 from agent.clock import iso, utc_now
 from agent.database import transaction
 from agent.errors import EvidockError, SourceError
+from agent.finisher import Finished, Finisher
 from agent.outcomes import (
     NOT_PROBED_STOPPING,
     STOPPED,
@@ -52,9 +53,8 @@ from docking import (
     path_b64,
     read_recorder_clock,
 )
-from hashing import CopyResult, HashingError
+from hashing import CopyEngine, CopyResult, HashingError, StagedCopy
 from ledger import Ledger
-from uploader import UploadQueue
 
 log = logging.getLogger("evidock")
 
@@ -225,19 +225,7 @@ class IngestSession:
                         reason=refusal.reason,
                     )
                 )
-            engine = self.station.engine(volume_root=volume.root)
-            for item in to_read:
-                if self.stop is not None and self.stop.is_set():
-                    report.outcomes.append(not_copied(item, STOPPED))
-                    continue
-                report.outcomes.append(self._ingest_file(conn, led, engine, report, serial, item))
-                conn.execute(
-                    "UPDATE docking_sessions SET files_done = files_done + 1,"
-                    " bytes_done = bytes_done + ? WHERE session_id = ?",
-                    (item.size, report.session_id),
-                )
-                if self.on_file:
-                    self.on_file()
+            self._copy_all(conn, led, report, serial, to_read)
             close_session(conn, led, report)
         except BaseException as exc:
             self._abandon(conn, led, report, exc)
@@ -270,103 +258,127 @@ class IngestSession:
             # (its process will be gone).
             log.exception("could not close session %s on record", report.session_id)
 
-    def _ingest_file(
+    def _copy_all(
         self,
         conn: sqlite3.Connection,
         led: Ledger,
-        engine: Any,
         report: SessionReport,
         serial: str,
-        item: FootageFile,
-    ) -> FileOutcome:
-        outcome = FileOutcome(
-            source_path=display_path(item.rel_path),
-            source_path_b64=path_b64(item.rel_path),
-            status="failed",
-            kind=item.kind,
-            size=item.size,
-        )
+        to_read: list[FootageFile],
+    ) -> None:
+        """Read the recorder's files one after the other; each staged copy is verified,
+        committed and probed in the background while the next file is read (the
+        recorder's link stays busy), and recorded here, in order."""
+        engine = self.station.engine(volume_root=self._volume_root())
+        with Finisher(self._finish) as finisher:
+            for item in to_read:
+                if self.stop is not None and self.stop.is_set():
+                    self._settle_all(conn, led, report, serial, finisher)
+                    report.outcomes.append(not_copied(item, STOPPED))
+                    continue
+                if finisher.ready():
+                    self._settle_all(conn, led, report, serial, finisher)
+                outcome = FileOutcome(
+                    source_path=display_path(item.rel_path),
+                    source_path_b64=path_b64(item.rel_path),
+                    status="failed",
+                    kind=item.kind,
+                    size=item.size,
+                )
+                staged = self._stage(engine, serial, item, outcome)
+                self._settle_all(conn, led, report, serial, finisher)
+                if staged is None:
+                    self._done(conn, report, item, outcome)
+                else:
+                    finisher.submit(item, outcome, staged)
+            self._settle_all(conn, led, report, serial, finisher)
+
+    def _volume_root(self) -> Path:
+        assert self._volume is not None
+        return self._volume.root
+
+    def _stage(
+        self, engine: CopyEngine, serial: str, item: FootageFile, outcome: FileOutcome
+    ) -> StagedCopy | None:
+        """Read one file off the recorder; None (and why, in ``outcome``) if it was not."""
         try:
-            result: CopyResult = engine.copy(
+            return engine.stage(
                 item.path, resume_key=resume_key(serial, item), progress=self._progress()
             )
         except HashingError as exc:
             outcome.reason = str(exc)
-            return outcome
         except _CopyStopped:
             outcome.status, outcome.reason = "skipped", STOPPED_MID_FILE
-            return outcome
+        return None
+
+    def _finish(self, item: FootageFile, staged: StagedCopy) -> Finished:
+        """In the finisher's thread: verify and commit a staged copy, then probe it."""
+        try:
+            result = staged.commit()
+        except HashingError as exc:
+            return Finished(None, str(exc), None)
         media = self._probe(result.path) if item.kind in PROBED_KINDS else None
-        outcome.size, outcome.sha256, outcome.blake3 = result.size, result.sha256, result.blake3
-        outcome.sm3, outcome.verified = result.sm3, result.verified
-        outcome.resumed_bytes = result.resumed_bytes
-        if media is not None:
-            outcome.media_readable, outcome.media_problem = media.readable, media.problem
-        clip_id = clip_id_for(result.sha256)
-        outcome.clip_id = clip_id
+        return Finished(result, None, media)
+
+    def _settle_all(
+        self,
+        conn: sqlite3.Connection,
+        led: Ledger,
+        report: SessionReport,
+        serial: str,
+        finisher: Finisher,
+    ) -> None:
+        """Record the file the finisher holds, if any (waiting for it)."""
+        taken = finisher.take()
+        if taken is None:
+            return
+        item, outcome, finished = taken
+        if finished.result is None:
+            outcome.reason = finished.problem
+        else:
+            self._record(conn, led, report, serial, item, outcome, finished.result, finished.media)
+        self._done(conn, report, item, outcome)
+
+    def _done(
+        self,
+        conn: sqlite3.Connection,
+        report: SessionReport,
+        item: FootageFile,
+        outcome: FileOutcome,
+    ) -> None:
+        report.outcomes.append(outcome)
+        conn.execute(
+            "UPDATE docking_sessions SET files_done = files_done + 1,"
+            " bytes_done = bytes_done + ? WHERE session_id = ?",
+            (item.size, report.session_id),
+        )
+        if self.on_file:
+            self.on_file()
+
+    def _record(
+        self,
+        conn: sqlite3.Connection,
+        led: Ledger,
+        report: SessionReport,
+        serial: str,
+        item: FootageFile,
+        outcome: FileOutcome,
+        result: CopyResult,
+        media: metadata.MediaInfo | None,
+    ) -> None:
+        """The committed copy becomes a clip (or a sighting of a known one), on record."""
+        copied = CopiedClip(
+            report.session_id,
+            serial,
+            item,
+            result,
+            media,
+            clip_id_for(result.sha256),
+            report.clock_offset_ms,
+            self._important(item),
+        )
         with transaction(conn):
-            known = conn.execute(
-                "SELECT clip_id FROM clips WHERE sha256 = ?", (result.sha256,)
-            ).fetchone()
-            if known is not None:
-                clip_id = outcome.clip_id = known["clip_id"]
-                leaf = led.append(
-                    "clip.redocked",
-                    {
-                        "clip_id": clip_id,
-                        "session_id": report.session_id,
-                        "sha256": result.sha256,
-                        "source_path": outcome.source_path,
-                        # this docking's own read of the file: what a wipe relies on
-                        "source_path_b64": path_b64(item.rel_path),
-                        "verified": result.verified,
-                        "window_size": result.window_size,
-                        "windows": list(result.windows),
-                        "window_hash": result.window_hash,
-                    },
-                )
-                outcome.status = "seen"
-            else:
-                copied = CopiedClip(
-                    report.session_id,
-                    serial,
-                    item,
-                    result,
-                    media,
-                    clip_id,
-                    report.clock_offset_ms,
-                    self._important(item),
-                )
-                leaf = led.append("clip.ingested", copied.leaf_body())
-                copied.insert(conn, leaf.index)
-                UploadQueue(conn).enqueue(
-                    clip_id,
-                    result.sha256,
-                    result.size,
-                    self.station.config.delivery.target,
-                    utc_now(),
-                )
-                outcome.status = "new"
-            # What the file looked like on the recorder when it was copied: a wipe removes
-            # only a file that still is this one, and a recorder left docked is recognised.
-            conn.execute(
-                "INSERT OR IGNORE INTO sightings (session_id, clip_id, source_path, leaf_index,"
-                " size, mtime_ns, first_window, last_window, source_path_b64)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    report.session_id,
-                    clip_id,
-                    outcome.source_path,
-                    leaf.index,
-                    item.size,
-                    item.mtime_ns,
-                    result.windows[0] if result.windows else None,
-                    result.windows[-1] if result.windows else None,
-                    path_b64(item.rel_path),
-                ),
-            )
-        outcome.leaf_index = leaf.index
-        return outcome
+            record_copy(conn, led, copied, outcome, self.station.config.delivery.target)
 
     def _read_clock(
         self, volume: RecorderVolume, scan: VolumeScan | None, report: SessionReport

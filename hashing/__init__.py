@@ -8,7 +8,7 @@ fsynced, re-read from disk, compared (BLAKE3), and only then renamed into the st
 
 from hashing.budget import BufferBudget
 from hashing.digests import Digests
-from hashing.engine import CopyEngine, CopyResult
+from hashing.engine import CopyEngine, CopyResult, StagedCopy
 from hashing.errors import (
     CopyVerificationError,
     HashingError,
@@ -39,6 +39,7 @@ __all__ = [
     "SourceFile",
     "SourceOpener",
     "SourceReadError",
+    "StagedCopy",
     "StoreFullError",
     "fsync_dir",
     "hash_file",

@@ -116,8 +116,65 @@ def _open_staged(path: Path) -> int:
     return os.open(path, flags, 0o600)
 
 
+class StagedCopy:
+    """A file read once into a synced staging file, not yet verified nor committed.
+
+    Exactly one of :meth:`commit` and :meth:`abandon` is called, from any one thread.
+    """
+
+    def __init__(
+        self,
+        engine: CopyEngine,
+        name: Path,
+        staging: _Staging,
+        digests: Digests,
+        resumed_bytes: int,
+        source_bytes_read: int,
+    ) -> None:
+        self._engine = engine
+        self.name = name
+        self.staging = staging
+        self.digests = digests
+        self.resumed_bytes = resumed_bytes
+        self.source_bytes_read = source_bytes_read
+        self._closed = False
+
+    @property
+    def size(self) -> int:
+        return self.digests.size
+
+    def commit(self) -> CopyResult:
+        """Re-read the copy from disk (``verify = "reread"``), compare, and rename it into
+        the store; a :class:`HashingError` if it is not committed."""
+        self._close_once()
+        keep = False
+        try:
+            return self._engine._commit(self)
+        except HashingError:
+            raise
+        except BaseException:
+            keep = True  # a bug or an interrupt: the resume re-checks the journal
+            raise
+        finally:
+            self.staging.close(keep=keep)
+
+    def abandon(self) -> None:
+        """Keep the staged file and its journal for a resume; commit nothing."""
+        self._close_once()
+        self.staging.close(keep=True)
+
+    def _close_once(self) -> None:
+        if self._closed:
+            raise RuntimeError(f"the staged copy of {self.name} was already committed or abandoned")
+        self._closed = True
+
+
 class CopyEngine:
-    """Copies files of one recorder into the evidence store; one copy at a time."""
+    """Copies files of one recorder into the evidence store.
+
+    One file is read at a time (:meth:`copy`, or :meth:`stage`); a staged copy may be
+    committed in another thread while the next file is staged.
+    """
 
     def __init__(
         self,
@@ -145,6 +202,15 @@ class CopyEngine:
         self, source: Path, *, resume_key: str | None = None, progress: Progress | None = None
     ) -> CopyResult:
         """Copy ``source`` into the store; raises a :class:`HashingError` if not committed."""
+        return self.stage(source, resume_key=resume_key, progress=progress).commit()
+
+    def stage(
+        self, source: Path, *, resume_key: str | None = None, progress: Progress | None = None
+    ) -> StagedCopy:
+        """Read ``source`` once into a synced staging file with every digest; the recorder
+        is not read again after this returns. :meth:`StagedCopy.commit` verifies and
+        commits it (in another thread if the caller likes: the next file of the recorder
+        can be read meanwhile); :meth:`StagedCopy.abandon` keeps it for a resume."""
         if resume_key is not None:
             check_resume_key(resume_key)
         src = self._open_source(source)
@@ -155,20 +221,18 @@ class CopyEngine:
                     f"{source} is not a regular file; evidock copies only regular files"
                 )
             staging = self._open_staging(resume_key, before)
-            keep = False
             try:
-                return self._copy_staged(source, src, before, staging, progress)
+                return self._stage(source, src, before, staging, progress)
             except SourceReadError:
-                keep = True
+                staging.close(keep=True)
                 raise
             except HashingError:
+                staging.close(keep=False)
                 raise
             except BaseException:
                 # A bug or an interrupt: the journal is re-checked on resume, so keep it.
-                keep = True
+                staging.close(keep=True)
                 raise
-            finally:
-                staging.close(keep=keep)
         finally:
             src.close()
 
@@ -216,14 +280,14 @@ class CopyEngine:
         os.ftruncate(fd, staging.prefix)
         return staging
 
-    def _copy_staged(
+    def _stage(
         self,
         name: Path,
         src: SourceFile,
         before: os.stat_result,
         staging: _Staging,
         progress: Progress | None,
-    ) -> CopyResult:
+    ) -> StagedCopy:
         resumed = staging.prefix
         try:
             digests, source_bytes = self._stream(name, src, before, staging, progress)
@@ -237,6 +301,10 @@ class CopyEngine:
             drop_cache(staging.fd)
         except OSError as exc:
             raise store_error(exc, f"syncing the copy of {name}") from exc
+        return StagedCopy(self, name, staging, digests, resumed, source_bytes)
+
+    def _commit(self, staged: StagedCopy) -> CopyResult:
+        name, staging, digests = staged.name, staged.staging, staged.digests
         verified = self.options.verify == "reread"
         if verified:
             self._verify(name, staging, digests)
@@ -254,8 +322,8 @@ class CopyEngine:
             window_hash=digests.window_hash,
             path=path,
             deduplicated=deduplicated,
-            resumed_bytes=resumed,
-            source_bytes_read=source_bytes,
+            resumed_bytes=staged.resumed_bytes,
+            source_bytes_read=staged.source_bytes_read,
             verified=verified,
         )
 

@@ -1,0 +1,119 @@
+"""A session reads the recorder's next file while the last one is verified, committed and
+probed: the recorder's link is never left idle for the station's own disk work. The
+leaves still come in the order the files were read, and a failure of the background
+work is the file's problem, never the session's silence."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from agent import metadata
+from agent.ingest import IngestSession
+from agent.station import Station, embedded_config
+from hashing import CopyVerificationError, FileSource, StagedCopy, open_source
+
+
+def _recorder(root: Path, sizes: list[int]) -> list[Path]:
+    folder = root / "DCIM" / "100MEDIA"
+    folder.mkdir(parents=True)
+    paths = []
+    for n, size in enumerate(sizes, start=1):
+        path = folder / f"20261122_0830{n:02d}_{n:04d}.MP4"
+        path.write_bytes(os.urandom(size))
+        paths.append(path)
+    return paths
+
+
+def _station(tmp_path: Path) -> Station:
+    return Station.open(
+        embedded_config(tmp_path / "data", hashing={"window_mib": 1, "read_size_kib": 256})
+    )
+
+
+def test_the_next_file_is_read_while_the_last_one_is_probed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = _recorder(tmp_path / "REC", [3 << 20, 3 << 20, 3 << 20])
+    station = _station(tmp_path)
+    opened: list[str] = []
+    second_opened = threading.Event()
+
+    def opener(path: Path) -> FileSource:
+        opened.append(path.name)
+        if path.name == files[1].name:
+            second_opened.set()
+        return open_source(path)
+
+    station.source_opener = opener
+    overlapped: list[bool] = []
+    real_probe = metadata.probe_media
+
+    def probe(path: Path, **kwargs: object) -> metadata.MediaInfo:
+        if not overlapped:
+            # The first clip's probe waits until the recorder's second file is being
+            # read: done one after the other, that never happens (the wait times out).
+            overlapped.append(second_opened.wait(20))
+        return real_probe(path, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(metadata, "probe_media", probe)
+    report = IngestSession(station, tmp_path / "REC").run()
+    station.close()
+    assert overlapped == [True]
+    assert report.ok
+    assert [o.source_path for o in report.outcomes] == [f"DCIM/100MEDIA/{f.name}" for f in files]
+    assert [o.status for o in report.outcomes] == ["new", "new", "new"]
+    leaves = [o.leaf_index for o in report.outcomes]
+    assert leaves == sorted(leaves), "leaves are written in the order the files were read"
+
+
+def test_a_copy_that_fails_its_verification_in_the_background_is_that_files_problem(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = _recorder(tmp_path / "REC", [2 << 20, 2 << 20, 2 << 20])
+    station = _station(tmp_path)
+    real_commit = StagedCopy.commit
+
+    def commit(self: StagedCopy) -> object:
+        if self.name.name == files[1].name:
+            self.abandon()
+            raise CopyVerificationError("the copy on the station's disk differs (test)")
+        return real_commit(self)
+
+    monkeypatch.setattr(StagedCopy, "commit", commit)
+    report = IngestSession(station, tmp_path / "REC").run()
+    row = station.conn.execute(
+        "SELECT state FROM docking_sessions WHERE session_id = ?", (report.session_id,)
+    ).fetchone()
+    station.close()
+    assert [o.status for o in report.outcomes] == ["new", "failed", "new"]
+    assert "differs (test)" in (report.outcomes[1].reason or "")
+    assert row["state"] == "incomplete"
+    assert files[1].exists(), "the recorder keeps the file whose copy failed"
+
+
+def test_an_unexpected_error_in_the_background_ends_the_session_on_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _recorder(tmp_path / "REC", [2 << 20, 2 << 20])
+    station = _station(tmp_path)
+
+    def probe(path: Path, **kwargs: object) -> metadata.MediaInfo:
+        raise RuntimeError("probe crashed (test)")
+
+    monkeypatch.setattr(metadata, "probe_media", probe)
+    session = IngestSession(station, tmp_path / "REC")
+    with pytest.raises(RuntimeError, match="probe crashed"):
+        session.run()
+    row = station.conn.execute(
+        "SELECT state, problems FROM docking_sessions WHERE session_id = ?",
+        (session.session_id,),
+    ).fetchone()
+    station.close()
+    assert row["state"] == "incomplete"
+    assert "probe crashed" in row["problems"]
+    leftover = [t for t in threading.enumerate() if t.name == "evidock-finish"]
+    assert leftover == []
