@@ -308,8 +308,9 @@ def dock_offsets(n: int, spread: float, seed: int) -> list[float]:
 
 
 LEGEND = """\
-capacity = the larger of the single stream (the issue's limit) and all recorders docked at
-  once without links: both through the daemon, measured in this run.
+capacity = the most this station was seen to do in this run: the single stream (the issue's
+  limit), all recorders docked at once without links, or any run's aggregate (a baseline
+  that other work on the machine slowed would otherwise make every run look ideal).
 ideal = min(N x rate, capacity); ideal s = max(total bytes / ideal, max_i(dock_i + size_i /
   rate)): docking is staggered, the larger of the two is the ideal.
 x ideal = aggregate (total bytes / last s) / ideal; x 1-str = the same against min(N x rate,
@@ -464,12 +465,15 @@ def baselines(work: Path, volumes: list[Path], seed: int) -> tuple[float, float,
         if not run.ok:
             raise SystemExit(f"the {what} run (no link) failed: {run.problem}")
         rates.append(run.bytes / run.last_safe)
-        print(f"  {what}, no link: {rates[-1] / MB:.0f} MB/s", flush=True)
+        print(f"  {what}, no link: {rates[-1] / MB:.0f} MB/s (load {run.load:.1f})", flush=True)
     return cp_cpu_gb, rates[0], max(rates)
 
 
 def report(runs: list[Run], limits: tuple[float, float, float], header: str) -> None:
     cp_cpu_gb, single, capacity = limits
+    capacity = max([capacity, *(r.bytes / r.last_safe for r in runs if r.recorders)])
+    for run in runs:
+        run.single, run.capacity = single, capacity
     print()
     print(header)
     print_table(runs, single, capacity, cp_cpu_gb)
@@ -514,11 +518,11 @@ def main() -> int:
             for rate in args.rate_list:
                 offsets = dock_offsets(n, args.spread_s, args.seed)
                 run = one_run(work, volumes[:n], rate, offsets, args.seed)
-                run.single, run.capacity = limits[1:]
                 runs.append(run)
                 done = f"last safe {run.last_safe:.1f} s" if run.recorders else "no result"
                 state = "ok" if run.ok else f"FAILED: {run.problem}"
-                print(f"  N={n:<2} {rate:.0f} MB/s: {done} ({state})", flush=True)
+                busy = f"; load {run.load:.1f}: other work here" if run.load > 1.5 else ""
+                print(f"  N={n:<2} {rate:.0f} MB/s: {done} ({state}{busy})", flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     after = commit_measured()
