@@ -223,7 +223,7 @@ class Run:
     rate: float  # MB/s of each recorder's link; 0: no link
     child: Child
     recorders: list[Recorder]
-    load: float  # 1-minute load average before the run (other work on the machine)
+    other: float  # share of the machine's CPU that other processes used during the run
     cpu_window: float = 0.0  # child's CPU from the first dock until every session ended
     cpu_children: float = 0.0  # the part of it spent in the processes it ran (ffprobe)
     threads: int = 0
@@ -271,7 +271,7 @@ class Run:
             "slowest_s": max(r.time_to_safe for r in self.recorders),
             "worst_x_own": max(r.time_to_safe * self.rate * MB / r.size for r in self.recorders),
             "lag_s": max(r.opened - r.docked for r in self.recorders),
-            "load": self.load,
+            "other_cpu_share": self.other,
         }
 
 
@@ -284,18 +284,26 @@ def one_run(work: Path, volumes: list[Path], rate: float, offsets: list[float], 
             "offsets": offsets, "seed": seed, "out": str(out)}  # fmt: skip
     (work / "spec.json").write_text(json.dumps(spec))
     drop_caches()
-    load = os.getloadavg()[0]
+    busy = busy_cpu_s()
     child = measure([sys.executable, __file__, "_run", str(work / "spec.json")], work / "stderr")
+    other = (busy_cpu_s() - busy - child.cpu) / (child.wall * (os.cpu_count() or 1))
     try:
         result = json.loads(out.read_text())
         recorders = ledger_times(data_dir, [tuple(d) for d in result.pop("docks")])
     except (OSError, ValueError, KeyError, IndexError, sqlite3.Error) as exc:
-        return Run(len(volumes), rate, child, [], load, problem=child.stderr or f"{exc}")
+        return Run(len(volumes), rate, child, [], other, problem=child.stderr or f"{exc}")
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
     problem = "; ".join(result.pop("problems")) or (child.stderr if child.code else "")
     result["ok"] = result["ok"] and child.code == 0 and len(recorders) == len(volumes)
-    return Run(len(volumes), rate, child, recorders, load, problem=problem, **result)
+    return Run(len(volumes), rate, child, recorders, other, problem=problem, **result)
+
+
+def busy_cpu_s() -> float:
+    """CPU seconds every CPU of the machine has been busy since boot (/proc/stat)."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
 def dock_offsets(n: int, spread: float, seed: int) -> list[float]:
@@ -321,7 +329,7 @@ slowest s = the longest time-to-safe (docking.opened -> docking.closed leaf); x 
   docking.opened leaf (not in the time-to-safe).
 CPU-s/GB = the child's user+sys from the first dock until every session ended, ffprobe
   included (ffprobe: its part); RSS = the child's peak; thr = its peak threads (main and
-  sampler included); load = 1-minute load average before the run (other work here)."""
+  sampler included); other = the machine's CPU other processes used during the run."""
 
 COLUMNS = (  # (heading, figure, format)
     ("GB", "bytes", "{:6.2f}"),
@@ -340,7 +348,7 @@ COLUMNS = (  # (heading, figure, format)
     ("slowest s", "slowest_s", "{:10.1f}"),
     ("x own", "worst_x_own", "{:6.2f}"),
     ("lag s", "lag_s", "{:6.2f}"),
-    ("load", "load", "{:5.1f}"),
+    ("other", "other_cpu_share", "{:6.0%}"),
 )
 
 
@@ -465,7 +473,8 @@ def baselines(work: Path, volumes: list[Path], seed: int) -> tuple[float, float,
         if not run.ok:
             raise SystemExit(f"the {what} run (no link) failed: {run.problem}")
         rates.append(run.bytes / run.last_safe)
-        print(f"  {what}, no link: {rates[-1] / MB:.0f} MB/s (load {run.load:.1f})", flush=True)
+        other = f"other work: {run.other:.0%} of the CPUs"
+        print(f"  {what}, no link: {rates[-1] / MB:.0f} MB/s ({other})", flush=True)
     return cp_cpu_gb, rates[0], max(rates)
 
 
@@ -521,8 +530,8 @@ def main() -> int:
                 runs.append(run)
                 done = f"last safe {run.last_safe:.1f} s" if run.recorders else "no result"
                 state = "ok" if run.ok else f"FAILED: {run.problem}"
-                busy = f"; load {run.load:.1f}: other work here" if run.load > 1.5 else ""
-                print(f"  N={n:<2} {rate:.0f} MB/s: {done} ({state}{busy})", flush=True)
+                other = f"other work: {run.other:.0%} of the CPUs"
+                print(f"  N={n:<2} {rate:.0f} MB/s: {done} ({state}; {other})", flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     after = commit_measured()
