@@ -132,6 +132,13 @@ def _address(view: memoryview) -> int:
     return ctypes.addressof(ctypes.c_char.from_buffer(view))
 
 
+def close_fd(fd: int) -> int:
+    """Close ``fd`` unless it is -1 (none); returns -1, for ``self.fd = close_fd(self.fd)``."""
+    if fd >= 0:
+        os.close(fd)
+    return -1
+
+
 def open_direct(fd: int, *, write: bool = False) -> int:
     """A second, ``O_DIRECT`` descriptor of the file open as ``fd`` (for reading, or for
     writing with ``write``), or -1.
@@ -199,14 +206,9 @@ class StagingWriter:
                 if exc.errno != errno.EINVAL:
                     raise
                 # The file system wants another alignment: the page cache from here on.
-                self._close_direct()
+                self._direct = close_fd(self._direct)
         write_all(self._fd, data, offset)
         self._writeback.wrote_up_to(offset + len(data))
 
-    def _close_direct(self) -> None:
-        if self._direct >= 0:
-            os.close(self._direct)
-            self._direct = -1
-
     def close(self) -> None:
-        self._close_direct()
+        self._direct = close_fd(self._direct)

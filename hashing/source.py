@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
-from hashing.diskio import open_direct, read_direct
+from hashing.diskio import close_fd, open_direct, read_direct
 from hashing.errors import HashingError, NotRegularFileError, SourceReadError
 
 
@@ -60,22 +60,15 @@ class FileSource:
             except OSError as exc:
                 if exc.errno != errno.EINVAL:
                     raise
-                self._close_direct()
+                self._direct = close_fd(self._direct)
             else:
                 if got is not None:
                     return got
         return os.preadv(self.fd, [buffer], offset)
 
-    def _close_direct(self) -> None:
-        if self._direct >= 0:
-            os.close(self._direct)
-            self._direct = -1
-
     def close(self) -> None:
-        self._close_direct()
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
+        self._direct = close_fd(self._direct)
+        self.fd = close_fd(self.fd)
 
 
 def open_synced(path: Path) -> FileSource:
