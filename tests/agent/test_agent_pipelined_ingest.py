@@ -6,12 +6,13 @@ work is the file's problem, never the session's silence."""
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
 from pathlib import Path
 
 import pytest
 
-from agent import metadata
+from agent import ingest, metadata
 from agent.ingest import IngestSession
 from agent.station import Station, embedded_config
 from hashing import CopyVerificationError, FileSource, StagedCopy, open_source
@@ -117,3 +118,32 @@ def test_an_unexpected_error_in_the_background_ends_the_session_on_record(
     assert "probe crashed" in row["problems"]
     leftover = [t for t in threading.enumerate() if t.name == "evidock-finish"]
     assert leftover == []
+
+
+def test_file_records_wait_for_no_fsync_and_the_closing_commit_is_a_full_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # synchronous: 1 = NORMAL (the WAL is synced later), 2 = FULL (synced at commit).
+    _recorder(tmp_path / "REC", [1 << 20, 1 << 20])
+    station = _station(tmp_path)
+    seen: dict[str, list[int]] = {"record": [], "close": []}
+    real_record, real_close = ingest.record_copy, ingest.close_session
+
+    def record(conn: sqlite3.Connection, *args: object) -> None:
+        seen["record"].append(conn.execute("PRAGMA synchronous").fetchone()[0])
+        real_record(conn, *args)  # type: ignore[arg-type]
+
+    def close(conn: sqlite3.Connection, *args: object) -> None:
+        seen["close"].append(conn.execute("PRAGMA synchronous").fetchone()[0])
+        real_close(conn, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ingest, "record_copy", record)
+    monkeypatch.setattr(ingest, "close_session", close)
+    conn = station.connect()
+    report = IngestSession(station, tmp_path / "REC").run(conn)
+    after = conn.execute("PRAGMA synchronous").fetchone()[0]
+    conn.close()
+    station.close()
+    assert report.ok
+    assert seen == {"record": [1, 1], "close": [2]}
+    assert after == 2, "the connection is handed back as it came: every commit synced"
