@@ -288,11 +288,10 @@ class IngestSession:
         with Finisher(self._finish) as finisher:
             for item in to_read:
                 if self.stop is not None and self.stop.is_set():
-                    self._settle_all(conn, led, report, serial, finisher)
+                    self._settle(conn, led, report, serial, finisher)
                     report.outcomes.append(not_copied(item, STOPPED))
                     continue
-                if finisher.ready():
-                    self._settle_all(conn, led, report, serial, finisher)
+                self._settle(conn, led, report, serial, finisher, only_ready=True)
                 outcome = FileOutcome(
                     source_path=display_path(item.rel_path),
                     source_path_b64=path_b64(item.rel_path),
@@ -301,14 +300,17 @@ class IngestSession:
                     size=item.size,
                 )
                 staged = self._stage(engine, serial, item, outcome)
-                self._settle_all(conn, led, report, serial, finisher)
                 if staged is None:
+                    # Outcomes stay in reading order: the files before it come first.
+                    self._settle(conn, led, report, serial, finisher)
                     self._done(conn, report, item, outcome)
                     if self.on_file:
                         self.on_file()
-                else:
-                    finisher.submit(item, outcome, staged)
-            self._settle_all(conn, led, report, serial, finisher)
+                    continue
+                while finisher.full():
+                    self._settle_one(conn, led, report, serial, finisher)
+                finisher.submit(item, outcome, staged)
+            self._settle(conn, led, report, serial, finisher)
 
     def _volume_root(self) -> Path:
         assert self._volume is not None
@@ -337,18 +339,34 @@ class IngestSession:
         media = self._probe(result.path) if item.kind in PROBED_KINDS else None
         return Finished(result, None, media)
 
-    def _settle_all(
+    def _settle(
         self,
         conn: sqlite3.Connection,
         led: Ledger,
         report: SessionReport,
         serial: str,
         finisher: Finisher,
+        *,
+        only_ready: bool = False,
     ) -> None:
-        """Record the file the finisher holds, if any (waiting for it)."""
+        """Record the files the finisher holds, in order: all of them (waiting for each),
+        or ``only_ready``: those finished already, up to the first that is not."""
+        while not only_ready or finisher.ready():
+            if not self._settle_one(conn, led, report, serial, finisher):
+                return
+
+    def _settle_one(
+        self,
+        conn: sqlite3.Connection,
+        led: Ledger,
+        report: SessionReport,
+        serial: str,
+        finisher: Finisher,
+    ) -> bool:
+        """Record the oldest file the finisher holds (waiting for it); False if none."""
         taken = finisher.take()
         if taken is None:
-            return
+            return False
         item, outcome, finished = taken
         with transaction(conn):
             if finished.result is None:
@@ -361,6 +379,7 @@ class IngestSession:
             self._done(conn, report, item, outcome)
         if self.on_file:
             self.on_file()
+        return True
 
     def _done(
         self,

@@ -147,3 +147,41 @@ def test_file_records_wait_for_no_fsync_and_the_closing_commit_is_a_full_one(
     assert report.ok
     assert seen == {"record": [1, 1], "close": [2]}
     assert after == 2, "the connection is handed back as it came: every commit synced"
+
+
+def test_a_clips_sidecar_does_not_make_the_next_clip_wait_for_the_clips_verification(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "REC" / "DCIM" / "100MEDIA"
+    folder.mkdir(parents=True)
+    first = folder / "20261122_083001_0001.MP4"
+    first.write_bytes(os.urandom(3 << 20))
+    (folder / "20261122_083001_0001.NMEA").write_bytes(b"$GPRMC,083001.00,A*00\r\n")
+    second = folder / "20261122_083102_0002.MP4"
+    second.write_bytes(os.urandom(3 << 20))
+    station = _station(tmp_path)
+    second_opened = threading.Event()
+
+    def opener(path: Path) -> FileSource:
+        if path.name == second.name:
+            second_opened.set()
+        return open_source(path)
+
+    station.source_opener = opener
+    overlapped: list[bool] = []
+    real_probe = metadata.probe_media
+
+    def probe(path: Path, **kwargs: object) -> metadata.MediaInfo:
+        if not overlapped:
+            # With room for one file only, the sidecar read in no time would make the
+            # session wait for this probe before it reads the next clip.
+            overlapped.append(second_opened.wait(20))
+        return real_probe(path, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(metadata, "probe_media", probe)
+    report = IngestSession(station, tmp_path / "REC").run()
+    station.close()
+    assert overlapped == [True]
+    assert report.ok
+    names = [o.source_path.rsplit("/", 1)[-1] for o in report.outcomes]
+    assert names == [first.name, "20261122_083001_0001.NMEA", second.name]
