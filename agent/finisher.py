@@ -56,9 +56,11 @@ class Finisher:
 
     :meth:`take` waits for the oldest file handed over and returns ``(item, outcome,
     finished)``, or None when none is waiting; an exception of ``finish`` is raised
-    there. :meth:`submit` waits while ``depth`` files are waiting. Leaving the ``with``
-    block finishes the files in hand (a copy is never left half-committed by a session
-    that ends with an error) and ends the thread.
+    there; the caller takes results before :meth:`submit` when :meth:`full`. Leaving the
+    ``with`` block ends the thread: after an error, the files not yet verified are
+    abandoned with their staging kept for a resume (a file verified and committed but
+    not yet taken has no leaf: the next start sets it aside as an orphan, and the
+    recorder, never wiped, still has it).
     """
 
     def __init__(
