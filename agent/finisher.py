@@ -46,8 +46,12 @@ class _Job:
     outcome: FileOutcome
     staged: StagedCopy
     finished: Finished | None = None
+    committed: CopyResult | None = None
     error: BaseException | None = None
     done: bool = False
+
+    def set_committed(self, result: CopyResult) -> None:
+        self.committed = result
 
 
 class Finisher:
@@ -64,7 +68,9 @@ class Finisher:
     """
 
     def __init__(
-        self, finish: Callable[[FootageFile, StagedCopy], Finished], depth: int = DEPTH
+        self,
+        finish: Callable[[FootageFile, StagedCopy, Callable[[CopyResult], None]], Finished],
+        depth: int = DEPTH,
     ) -> None:
         self._finish = finish
         self._depth = depth
@@ -92,6 +98,14 @@ class Finisher:
         if self._thread is not None:
             self._thread.join()
             self._thread = None
+
+    def abort(self) -> list[CopyResult]:
+        """End after an error: the files not finished yet are abandoned (their staging
+        kept for a resume); returns the copies committed but never taken (no leaf)."""
+        self.__exit__(RuntimeError, RuntimeError("aborted"), None)
+        with self._cond:
+            jobs, self._jobs = list(self._jobs), deque()
+        return [job.committed for job in jobs if job.committed is not None]
 
     def ready(self) -> bool:
         """Whether the oldest file handed over is finished."""
@@ -124,7 +138,8 @@ class Finisher:
             job = self._jobs[0]
             while not job.done:
                 self._cond.wait()
-            self._jobs.popleft()
+            if job.error is None:
+                self._jobs.popleft()  # a failed one stays: abort() sees what it committed
         if job.error is not None:
             raise job.error
         assert job.finished is not None
@@ -143,7 +158,7 @@ class Finisher:
                 if abort:
                     job.staged.abandon()
                     raise RuntimeError("the session ended before this file was verified")
-                job.finished = self._finish(job.item, job.staged)
+                job.finished = self._finish(job.item, job.staged, job.set_committed)
             except BaseException as exc:  # raised again by take(), in the session's thread
                 job.error = exc
             with self._cond:

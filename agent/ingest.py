@@ -123,6 +123,7 @@ class IngestSession:
         # The recorder profile: the one its USB ids name, else the station's default.
         self.profile = profile or station.config.docking.recorder_profile
         self._volume: RecorderVolume | None = None
+        self._unrecorded: list[CopyResult] = []
         self.officer_source = "none"
         self.source = source
         self.officer = officer
@@ -264,10 +265,12 @@ class IngestSession:
             reason = "ingest was interrupted; dock the recorder again to finish"
         else:
             reason = f"ingest stopped by an error ({type(exc).__name__}: {exc}); dock again"
+        problems = [{"path": "", "reason": reason}]
         try:
             _synced(conn)
+            problems += self._set_aside_unrecorded(conn)
             with transaction(conn):
-                close_incomplete(conn, led, report.session_id, [{"path": "", "reason": reason}])
+                close_incomplete(conn, led, report.session_id, problems)
         except Exception:
             # The session stays open; the next command that opens the station closes it
             # (its process will be gone).
@@ -286,31 +289,70 @@ class IngestSession:
         recorder's link stays busy), and recorded here, in order."""
         engine = self.station.engine(volume_root=self._volume_root())
         with Finisher(self._finish) as finisher:
-            for item in to_read:
-                if self.stop is not None and self.stop.is_set():
-                    self._settle(conn, led, report, serial, finisher)
-                    report.outcomes.append(not_copied(item, STOPPED))
-                    continue
-                self._settle(conn, led, report, serial, finisher, only_ready=True)
-                outcome = FileOutcome(
-                    source_path=display_path(item.rel_path),
-                    source_path_b64=path_b64(item.rel_path),
-                    status="failed",
-                    kind=item.kind,
-                    size=item.size,
+            try:
+                self._copy_each(conn, led, report, serial, to_read, engine, finisher)
+            except BaseException:
+                # Copies committed in the background but not recorded have no leaf:
+                # _abandon sets them aside, as a start-up does after a crash.
+                self._unrecorded = finisher.abort()
+                raise
+
+    def _copy_each(
+        self,
+        conn: sqlite3.Connection,
+        led: Ledger,
+        report: SessionReport,
+        serial: str,
+        to_read: list[FootageFile],
+        engine: CopyEngine,
+        finisher: Finisher,
+    ) -> None:
+        for item in to_read:
+            if self.stop is not None and self.stop.is_set():
+                self._settle(conn, led, report, serial, finisher)
+                report.outcomes.append(not_copied(item, STOPPED))
+                continue
+            self._settle(conn, led, report, serial, finisher, only_ready=True)
+            outcome = FileOutcome(
+                source_path=display_path(item.rel_path),
+                source_path_b64=path_b64(item.rel_path),
+                status="failed",
+                kind=item.kind,
+                size=item.size,
+            )
+            staged = self._stage(engine, serial, item, outcome)
+            if staged is None:
+                # Outcomes stay in reading order: the files before it come first.
+                self._settle(conn, led, report, serial, finisher)
+                self._done(conn, report, item, outcome)
+                if self.on_file:
+                    self.on_file()
+                continue
+            while finisher.full():
+                self._settle_one(conn, led, report, serial, finisher)
+            finisher.submit(item, outcome, staged)
+        self._settle(conn, led, report, serial, finisher)
+
+    def _set_aside_unrecorded(self, conn: sqlite3.Connection) -> list[dict[str, str]]:
+        """Set aside the copies this session committed but could not record (no leaf
+        names them: kept out of the audited evidence, never deleted; the recorder, never
+        wiped, still holds the files)."""
+        problems = []
+        for result in self._unrecorded:
+            known = conn.execute("SELECT 1 FROM clips WHERE sha256 = ?", (result.sha256,))
+            if result.deduplicated or known.fetchone() is not None:
+                continue
+            target = self.station.store.set_aside(result.sha256)
+            if target is not None:
+                problems.append(
+                    {
+                        "path": str(target.relative_to(self.station.store.root)),
+                        "reason": "a copy committed without its ledger leaf when the session "
+                        "stopped; set aside, the recorder still holds the file",
+                    }
                 )
-                staged = self._stage(engine, serial, item, outcome)
-                if staged is None:
-                    # Outcomes stay in reading order: the files before it come first.
-                    self._settle(conn, led, report, serial, finisher)
-                    self._done(conn, report, item, outcome)
-                    if self.on_file:
-                        self.on_file()
-                    continue
-                while finisher.full():
-                    self._settle_one(conn, led, report, serial, finisher)
-                finisher.submit(item, outcome, staged)
-            self._settle(conn, led, report, serial, finisher)
+        self._unrecorded = []
+        return problems
 
     def _volume_root(self) -> Path:
         assert self._volume is not None
@@ -330,12 +372,16 @@ class IngestSession:
             outcome.status, outcome.reason = "skipped", STOPPED_MID_FILE
         return None
 
-    def _finish(self, item: FootageFile, staged: StagedCopy) -> Finished:
-        """In the finisher's thread: verify and commit a staged copy, then probe it."""
+    def _finish(
+        self, item: FootageFile, staged: StagedCopy, committed: Callable[[CopyResult], None]
+    ) -> Finished:
+        """In the finisher's thread: verify and commit a staged copy (saying so to
+        ``committed`` at once), then probe it."""
         try:
             result = staged.commit()
         except HashingError as exc:
             return Finished(None, str(exc), None)
+        committed(result)
         media = self._probe(result.path) if item.kind in PROBED_KINDS else None
         return Finished(result, None, media)
 

@@ -13,8 +13,11 @@ from pathlib import Path
 import pytest
 
 from agent import ingest, metadata
+from agent.anchoring import publish_checkpoint
+from agent.delivery import delivery_target
 from agent.ingest import IngestSession
 from agent.station import Station, embedded_config
+from agent.verification import verify_data_dir
 from hashing import CopyVerificationError, FileSource, StagedCopy, open_source
 
 
@@ -113,11 +116,17 @@ def test_an_unexpected_error_in_the_background_ends_the_session_on_record(
         "SELECT state, problems FROM docking_sessions WHERE session_id = ?",
         (session.session_id,),
     ).fetchone()
-    station.close()
     assert row["state"] == "incomplete"
     assert "probe crashed" in row["problems"]
     leftover = [t for t in threading.enumerate() if t.name == "evidock-finish"]
     assert leftover == []
+    # The copy committed before the probe crashed has no leaf: it is set aside (kept,
+    # named in the closing record), so the station still passes its own verification.
+    aside = list(station.store.orphans_dir.iterdir())
+    assert aside and row["problems"].count("set aside") == len(aside)
+    publish_checkpoint(station, station.conn, delivery_target(station))
+    station.close()
+    assert verify_data_dir(tmp_path / "data").ok
 
 
 def test_file_records_wait_for_no_fsync_and_the_closing_commit_is_a_full_one(
