@@ -61,10 +61,10 @@ class Finisher:
     :meth:`take` waits for the oldest file handed over and returns ``(item, outcome,
     finished)``, or None when none is waiting; an exception of ``finish`` is raised
     there; the caller takes results before :meth:`submit` when :meth:`full`. Leaving the
-    ``with`` block ends the thread: after an error, the files not yet verified are
-    abandoned with their staging kept for a resume (a file verified and committed but
-    not yet taken has no leaf: the next start sets it aside as an orphan, and the
-    recorder, never wiped, still has it).
+    ``with`` block ends the thread. After an error, :meth:`abort` abandons the files not
+    yet verified (their staging kept for a resume) and returns the copies committed but
+    never recorded, for the session to set aside (no leaf names them; the recorder,
+    never wiped, still has the files).
     """
 
     def __init__(
