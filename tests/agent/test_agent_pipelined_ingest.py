@@ -38,18 +38,17 @@ def _station(tmp_path: Path) -> Station:
     )
 
 
-def test_the_next_file_is_read_while_the_last_one_is_probed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    files = _recorder(tmp_path / "REC", [3 << 20, 3 << 20, 3 << 20])
-    station = _station(tmp_path)
-    opened: list[str] = []
-    second_opened = threading.Event()
+def _probe_waits_for_the_read_of(
+    station: Station, name: str, monkeypatch: pytest.MonkeyPatch
+) -> list[bool]:
+    """The first clip's probe waits until the file ``name`` is being read off the
+    recorder; the list it returns says whether that happened (done one after the other,
+    it never does: the wait times out)."""
+    opened = threading.Event()
 
     def opener(path: Path) -> FileSource:
-        opened.append(path.name)
-        if path.name == files[1].name:
-            second_opened.set()
+        if path.name == name:
+            opened.set()
         return open_source(path)
 
     station.source_opener = opener
@@ -58,12 +57,19 @@ def test_the_next_file_is_read_while_the_last_one_is_probed(
 
     def probe(path: Path, **kwargs: object) -> metadata.MediaInfo:
         if not overlapped:
-            # The first clip's probe waits until the recorder's second file is being
-            # read: done one after the other, that never happens (the wait times out).
-            overlapped.append(second_opened.wait(20))
+            overlapped.append(opened.wait(20))
         return real_probe(path, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(metadata, "probe_media", probe)
+    return overlapped
+
+
+def test_the_next_file_is_read_while_the_last_one_is_probed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = _recorder(tmp_path / "REC", [3 << 20, 3 << 20, 3 << 20])
+    station = _station(tmp_path)
+    overlapped = _probe_waits_for_the_read_of(station, files[1].name, monkeypatch)
     report = IngestSession(station, tmp_path / "REC").run()
     station.close()
     assert overlapped == [True]
@@ -169,25 +175,9 @@ def test_a_clips_sidecar_does_not_make_the_next_clip_wait_for_the_clips_verifica
     second = folder / "20261122_083102_0002.MP4"
     second.write_bytes(os.urandom(3 << 20))
     station = _station(tmp_path)
-    second_opened = threading.Event()
-
-    def opener(path: Path) -> FileSource:
-        if path.name == second.name:
-            second_opened.set()
-        return open_source(path)
-
-    station.source_opener = opener
-    overlapped: list[bool] = []
-    real_probe = metadata.probe_media
-
-    def probe(path: Path, **kwargs: object) -> metadata.MediaInfo:
-        if not overlapped:
-            # With room for one file only, the sidecar read in no time would make the
-            # session wait for this probe before it reads the next clip.
-            overlapped.append(second_opened.wait(20))
-        return real_probe(path, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(metadata, "probe_media", probe)
+    # With room for one file only, the sidecar read in no time would make the session
+    # wait for the first clip's probe before it reads the next clip.
+    overlapped = _probe_waits_for_the_read_of(station, second.name, monkeypatch)
     report = IngestSession(station, tmp_path / "REC").run()
     station.close()
     assert overlapped == [True]
