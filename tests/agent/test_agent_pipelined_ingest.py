@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from agent import ingest, metadata
+from agent import copying, ingest, metadata
 from agent.anchoring import publish_checkpoint
 from agent.delivery import delivery_target
 from agent.ingest import IngestSession
@@ -142,7 +142,7 @@ def test_file_records_wait_for_no_fsync_and_the_closing_commit_is_a_full_one(
     _recorder(tmp_path / "REC", [1 << 20, 1 << 20])
     station = _station(tmp_path)
     seen: dict[str, list[int]] = {"record": [], "close": []}
-    real_record, real_close = ingest.record_copy, ingest.close_session
+    real_record, real_close = copying.record_copy, ingest.close_session
 
     def record(conn: sqlite3.Connection, *args: object) -> None:
         seen["record"].append(conn.execute("PRAGMA synchronous").fetchone()[0])
@@ -152,7 +152,7 @@ def test_file_records_wait_for_no_fsync_and_the_closing_commit_is_a_full_one(
         seen["close"].append(conn.execute("PRAGMA synchronous").fetchone()[0])
         real_close(conn, *args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(ingest, "record_copy", record)
+    monkeypatch.setattr(copying, "record_copy", record)
     monkeypatch.setattr(ingest, "close_session", close)
     conn = station.connect()
     report = IngestSession(station, tmp_path / "REC").run(conn)
