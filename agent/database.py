@@ -18,6 +18,7 @@ from pathlib import Path
 
 import ledger.schema
 import uploader.schema
+from agent import media_schema, records_schema
 from agent import schema as agent_schema
 from config.common import transaction as transaction  # re-exported for the rooms' callers
 
@@ -27,6 +28,8 @@ WAL_WAIT_SECONDS = 30.0
 ROOM_MIGRATIONS: tuple[tuple[str, Sequence[str]], ...] = (
     ("ledger", ledger.schema.MIGRATIONS),
     ("agent", agent_schema.MIGRATIONS),
+    ("media", media_schema.MIGRATIONS),
+    ("records", records_schema.MIGRATIONS),
     ("uploader", uploader.schema.MIGRATIONS),
 )
 
