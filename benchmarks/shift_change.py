@@ -3,6 +3,7 @@ through the daemon's own path; when is the last officer's recorder safe, at what
 
     .venv/bin/python benchmarks/shift_change.py [--quick] [--recorders 1,4,8,16,24]
         [--rates 35,150] [--mb-per-recorder 300] [--spread-s 10] [--seed 16] [--clean]
+        [--corpus /dev/shm/evidock-shift-change]
 
 Each recorder is a folder laid out like one (``DEVICE.INF`` with its own serial,
 ``DCIM/100MEDIA`` clips of 40-150 MB and their NMEA/JSON sidecars) of random bytes, so no
@@ -429,6 +430,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=16)
     parser.add_argument("--quick", action="store_true", help="smoke run: N=1,4; 40 MB each")
     parser.add_argument("--clean", action="store_true", help=f"delete the corpus in {HOME}, stop")
+    parser.add_argument(
+        "--corpus",
+        type=Path,
+        default=HOME,
+        help="where the recorders' files are made (default: the station's disk, in "
+        f"{HOME}); e.g. /dev/shm/evidock-shift-change so the station's disk carries only "
+        "the station's own traffic, as with real recorders on USB",
+    )
     args = parser.parse_args()
     if args.quick:
         args.recorders, args.mb_per_recorder = "1,4", 40
@@ -503,11 +512,12 @@ def report(runs: list[Run], limits: tuple[float, float, float], header: str) -> 
 def main() -> int:
     args = parse_args()
     if args.clean:
-        shutil.rmtree(HOME, ignore_errors=True)
-        print(f"removed {HOME}")
+        for place in {HOME, args.corpus}:
+            shutil.rmtree(place, ignore_errors=True)
+            print(f"removed {place}")
         return 0
     size, most = args.mb_per_recorder * MB, max(args.counts)
-    corpus = HOME / f"{args.mb_per_recorder}mb"
+    corpus = args.corpus / f"{args.mb_per_recorder}mb"
     corpus.mkdir(parents=True, exist_ok=True)
     problem = space_problem(corpus, most, size)
     if problem:
@@ -519,7 +529,8 @@ def main() -> int:
     volumes = [corpus / f"REC{n:02d}" for n in range(1, most + 1)]
     for n, volume in enumerate(volumes, 1):
         make_recorder(volume, n, size, args.seed)
-    work = Path(tempfile.mkdtemp(prefix="run-", dir=HOME))
+    HOME.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="run-", dir=HOME))  # the station's data: its disk
     runs: list[Run] = []
     try:
         limits = baselines(work, volumes, args.seed)
