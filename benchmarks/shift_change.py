@@ -41,6 +41,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from copy_hash import drop_caches, q, shell  # the sibling benchmark's helpers
 
+from docking.usb_link import DEFAULT_LATENCY_S
+from hashing.options import HashOptions
+
 REPO = Path(__file__).resolve().parent.parent
 HOME = Path("/var/tmp/evidock-shift-change")
 MB = 1_000_000
@@ -353,6 +356,15 @@ COLUMNS = (  # (heading, figure, format)
 )
 
 
+READ_SIZE = HashOptions().read_size
+LINK_LATENCY_S = DEFAULT_LATENCY_S
+
+
+def link_ceiling(rate: float) -> float:
+    """Bytes/s one link delivers at best: every request pays its latency on top."""
+    return READ_SIZE / (LINK_LATENCY_S + READ_SIZE / rate)
+
+
 def print_table(runs: list[Run], single: float, capacity: float, cp_cpu_gb: float) -> None:
     header = f"{'N':>3}{'USB':>5}" + "".join(
         f"{name:>{len(fmt.format(0))}}" for name, _, fmt in COLUMNS
@@ -371,6 +383,13 @@ def print_table(runs: list[Run], single: float, capacity: float, cp_cpu_gb: floa
         f"single stream (1 recorder, no link, daemon path): {single / MB:.0f} MB/s; capacity: "
         f"{capacity / MB:.0f} MB/s; cp -r + sync: {cp_cpu_gb:.2f} CPU-s/GB"
     )
+    for rate in sorted({r.rate for r in runs if r.rate}):
+        ceiling = link_ceiling(rate * MB)
+        print(
+            f"a {rate:.0f} MB/s link's own ceiling at the engine's {READ_SIZE >> 20} MiB reads "
+            f"({LINK_LATENCY_S * 1000:g} ms a request): {ceiling / MB:.1f} MB/s "
+            f"({ceiling / (rate * MB):.3f}x; the ideal does not take it off)"
+        )
     print(LEGEND)
 
 
