@@ -1,10 +1,16 @@
-"""What ffprobe says about a clip: duration, codecs, capture time and place, readability.
+"""What ffprobe says about a clip: duration, codecs, capture time and place, and its
+integrity class (``ok``, ``truncated``, ``undecodable``, ``not_media``; docs/media.md).
 
-A broken clip is a fact to record, not an error: :func:`probe_media` returns
-``readable=False`` with the reason for every clip ffprobe cannot fully read, and raises
-only when ffprobe itself is missing. The exit code alone is not enough (see
-docs/notes): a 100-byte stub exits 0 with no streams, and a truncated faststart file exits
-0 with its full duration, caught only by counting the packets that can really be read.
+A broken clip is a fact to record, not an error: :func:`probe_media` returns its class
+and the reason for every clip ffprobe cannot fully read, and raises only when ffprobe
+itself is missing. The exit code alone is not enough: a 100-byte stub exits 0 with no
+streams, and a truncated faststart file exits 0 with its full duration, caught only by
+counting the packets that can really be read.
+
+One ffprobe per clip (``-count_packets``: every packet is demuxed, none decoded). A
+second process runs only for a clip with a subtitle or data stream (its NMEA track is
+read, that stream alone) or when a full decode is asked for (``decode=True``); every
+process shares the clip's one deadline and stops with the station.
 """
 
 from __future__ import annotations
@@ -15,15 +21,28 @@ import re
 import subprocess
 import threading
 import time
-from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-# Tag names under which recorders and muxers store the capture place, first found wins.
+from agent.media_info import INTEGRITY_CLASSES, MediaInfo
+from agent.media_integrity import read_structure
+from agent.media_places import MAX_TRACK_BYTES, Track, nmea_track
+from agent.media_streams import int_or_none, read_probe
+
 # "[mov,mp4,m4a,3gp,3g2,mj2 @ 0x5648fc8821c0] ": the address differs on every run.
+__all__ = [
+    "INTEGRITY_CLASSES",
+    "FfprobeMissingError",
+    "MediaInfo",
+    "ProbeStopped",
+    "probe_media",
+    "probe_timeout",
+]
+
 _CONTEXT_PREFIX = re.compile(r"^\[[^\]]* @ 0x[0-9a-f]+\]\s*")
-_LOCATION_TAGS = ("location", "location-eng", "com.apple.quicktime.location.ISO6709")
+# Stream codecs that can carry NMEA sentences as text or bytes.
+_TRACK_CODECS = frozenset({"mov_text", "subrip", "text", "ass", "webvtt", "bin_data"})
 
 
 class FfprobeMissingError(RuntimeError):
@@ -33,33 +52,6 @@ class FfprobeMissingError(RuntimeError):
         super().__init__(
             "ffprobe was not found: install ffmpeg (apt-get install -y ffmpeg) and restart"
         )
-
-
-@dataclass(frozen=True)
-class MediaInfo:
-    """ffprobe's view of one file. Times and places are kept as the file spells them."""
-
-    readable: bool
-    problem: str | None = None
-    duration_ms: int | None = None
-    codec: str | None = None  # video codec
-    audio_codec: str | None = None
-    creation_time: str | None = None
-    location: str | None = None  # ISO 6709, e.g. "+31.2304+121.4737/"
-    width: int | None = None
-    height: int | None = None
-
-    def as_leaf_body(self) -> dict[str, int | str | bool | None]:
-        """The ``media`` object of a ``clip.ingested`` leaf (ledger JSON forbids floats)."""
-        return {
-            "duration_ms": self.duration_ms,
-            "codec": self.codec,
-            "audio_codec": self.audio_codec,
-            "creation_time": self.creation_time,
-            "location": self.location,
-            "readable": self.readable,
-            "problem": self.problem,
-        }
 
 
 # ffprobe reads every packet (-count_packets): allow a base time plus time per byte, so a
@@ -87,43 +79,137 @@ def probe_media(
     timeout: float | None = None,
     stop: threading.Event | None = None,
     ffprobe: str = "ffprobe",
+    ffmpeg: str = "ffmpeg",
+    decode: bool = False,
+    sidecar: Track | None = None,
 ) -> MediaInfo:
     """Probe ``path`` with ffprobe, reading every packet; never raises for a bad clip.
 
     ffprobe runs as a child process with a deadline (:func:`probe_timeout` unless
-    ``timeout`` is given): a probe that does not finish is killed and the clip recorded as
-    not readable, with that reason. ``stop`` set while it runs gives it
-    ``PROBE_STOP_GRACE_SECONDS`` more, then :class:`ProbeStopped` is raised.
+    ``timeout`` is given), shared by every process run for this clip: one that does not
+    finish is killed and the clip classed ``undecodable`` ("did not finish"). ``stop``
+    set while it runs gives it ``PROBE_STOP_GRACE_SECONDS`` more, then
+    :class:`ProbeStopped` is raised. ``decode``: also decode every frame (ffmpeg to the
+    null muxer); errors make the clip ``undecodable``. ``sidecar``: the GPS track of the
+    recording's sidecar file (media_places.sidecar_track), the place when no tag or
+    stream of the clip gives one.
     """
     try:
         size = os.stat(path).st_size
     except OSError as exc:
-        return MediaInfo(readable=False, problem=f"cannot be opened: {exc.strerror}")
+        return MediaInfo("not_media", problem=f"cannot be opened: {exc.strerror}")
     if size == 0:
-        return MediaInfo(readable=False, problem="empty file (0 bytes)")
+        return MediaInfo("not_media", problem="empty file (0 bytes)")
     limit = probe_timeout(size) if timeout is None else timeout
+    deadline = time.monotonic() + limit
     # "file:" and an absolute path: a name starting with "-" or holding "proto:" is
     # read as a plain file, never as an option or a protocol.
     name = "file:" + os.path.abspath(os.fspath(path))
     command = [ffprobe, "-v", "error", "-count_packets", "-show_format", "-show_streams"]
     command += ["-of", "json", name]
-    try:
-        code, out, err = _run(command, limit, stop)
-    except FileNotFoundError:
-        raise FfprobeMissingError() from None
+    code, out, err = _run_tool(command, deadline, stop)
     if code is None:
-        return MediaInfo(
-            readable=False, problem=f"ffprobe did not finish within {limit:.3g} s: not probed"
-        )
+        return MediaInfo("undecodable", problem=_did_not_finish("ffprobe", limit))
     if code != 0:
-        return MediaInfo(readable=False, problem=f"ffprobe cannot read it: {_reason(err, name)}")
+        return _unreadable(path, f"ffprobe cannot read it: {_reason(err, name)}")
     try:
         probe = json.loads(out.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return MediaInfo(readable=False, problem=f"ffprobe output not understood: {exc}")
+        return _unreadable(path, f"ffprobe output not understood: {exc}")
     if not isinstance(probe, dict):
-        return MediaInfo(readable=False, problem="ffprobe output not understood: not an object")
-    return _media_info(probe)
+        return _unreadable(path, "ffprobe output not understood: not an object")
+    info = read_probe(probe, lambda: read_structure(path).cut)
+    streams: list[dict[str, Any]] = probe.get("streams") or []
+    track = _stream_track(name, streams, deadline, stop, ffmpeg) or sidecar
+    info = _placed(info, track)
+    if decode and info.integrity == "ok" and info.kind in ("video", "audio"):
+        info = _decoded(info, name, deadline, limit, stop, ffmpeg)
+    return info
+
+
+def _did_not_finish(tool: str, limit: float) -> str:
+    return f"{tool} did not finish within {limit:.3g} s (killed): not fully read"
+
+
+def _run_tool(
+    command: list[str], deadline: float, stop: threading.Event | None
+) -> tuple[int | None, bytes, bytes]:
+    try:
+        return _run(command, max(0.0, deadline - time.monotonic()), stop)
+    except FileNotFoundError:
+        raise FfprobeMissingError() from None
+
+
+def _unreadable(path: Path, reason: str) -> MediaInfo:
+    """ffprobe could not read it: truncated if its own structure ends early, undecodable
+    if it looks like media, else not media at all."""
+    structure = read_structure(path)
+    if structure.cut is not None:
+        return MediaInfo("truncated", problem=f"truncated: {structure.cut} ({reason})")
+    if structure.container is not None:
+        return MediaInfo(
+            "undecodable", problem=f"{reason} (a {structure.container} file by its signature)"
+        )
+    return MediaInfo("not_media", problem=f"not a media file: {reason}")
+
+
+def _stream_track(
+    name: str,
+    streams: list[dict[str, Any]],
+    deadline: float,
+    stop: threading.Event | None,
+    ffmpeg: str,
+) -> Track | None:
+    """The NMEA track of the clip's first subtitle or data stream that holds one: that
+    stream alone is copied out by ffmpeg (only clips that have such a stream)."""
+    for stream in streams:
+        if stream.get("codec_type") not in ("subtitle", "data"):
+            continue
+        if stream.get("codec_name") not in _TRACK_CODECS:
+            continue
+        index = int_or_none(stream.get("index"))
+        if index is None:
+            continue
+        command = [ffmpeg, "-nostdin", "-v", "error", "-i", name, "-map", f"0:{index}"]
+        command += ["-c", "copy", "-f", "data", "-"]
+        try:
+            code, out, _err = _run_tool(command, deadline, stop)
+        except FfprobeMissingError:
+            return None  # ffmpeg missing: the place is left unknown, the clip still probed
+        if code is None:
+            return None
+        track = nmea_track(out[:MAX_TRACK_BYTES], "stream")
+        if track is not None:
+            return track
+    return None
+
+
+def _placed(info: MediaInfo, track: Track | None) -> MediaInfo:
+    """The place: the ISO 6709 tag, else the track's first valid fix."""
+    location, source = info.location, info.location_source
+    if location is None and track is not None:
+        location = track.location
+        source = "nmea-stream" if track.source == "stream" else "nmea-sidecar"
+    return replace(info, location=location, location_source=source, track=track)
+
+
+def _decoded(
+    info: MediaInfo,
+    name: str,
+    deadline: float,
+    limit: float,
+    stop: threading.Event | None,
+    ffmpeg: str,
+) -> MediaInfo:
+    """Decode every frame (ffmpeg to the null muxer): any error makes it undecodable."""
+    command = [ffmpeg, "-nostdin", "-v", "error", "-i", name, "-f", "null", "-"]
+    code, _out, err = _run_tool(command, deadline, stop)
+    if code is None:
+        return replace(info, integrity="undecodable", problem=_did_not_finish("ffmpeg", limit))
+    if code != 0 or err.strip():
+        reason = _reason(err, name) if err.strip() else f"ffmpeg exit code {code}"
+        return replace(info, integrity="undecodable", problem=f"full decode failed: {reason}")
+    return info
 
 
 def _run(
@@ -158,75 +244,6 @@ def _run(
             return None, b"", b""
 
 
-def _media_info(probe: dict[str, Any]) -> MediaInfo:
-    streams: list[dict[str, Any]] = probe.get("streams") or []
-    fmt: dict[str, Any] = probe.get("format") or {}
-    video = next((s for s in streams if s.get("codec_type") == "video"), None)
-    audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
-    tags: dict[str, str] = {str(k): str(v) for k, v in (fmt.get("tags") or {}).items()}
-    for stream in (video, audio):
-        for key, value in ((stream or {}).get("tags") or {}).items():
-            tags.setdefault(str(key), str(value))
-    duration = _duration_ms(fmt.get("duration"))
-    if duration is None:
-        durations = [_duration_ms(s.get("duration")) for s in streams]
-        duration = max((d for d in durations if d is not None), default=None)
-    problem = _problem(video, audio, len(streams))
-    return MediaInfo(
-        readable=problem is None,
-        problem=problem,
-        duration_ms=duration,
-        codec=_text(video, "codec_name"),
-        audio_codec=_text(audio, "codec_name"),
-        creation_time=tags.get("creation_time"),
-        location=next((tags[k] for k in _LOCATION_TAGS if k in tags), None),
-        width=_int((video or {}).get("width")),
-        height=_int((video or {}).get("height")),
-    )
-
-
-def _problem(
-    video: dict[str, Any] | None, audio: dict[str, Any] | None, stream_count: int
-) -> str | None:
-    if video is None and audio is None:
-        return f"no audio or video stream ({stream_count} streams): not a playable clip"
-    for stream in (video, audio):
-        if stream is None:
-            continue
-        kind = stream.get("codec_type")
-        read = _int(stream.get("nb_read_packets"))
-        promised = _int(stream.get("nb_frames"))
-        if read == 0:
-            return f"truncated: no {kind} packet can be read"
-        if read is not None and promised is not None and read < promised:
-            return f"truncated: {read} of {promised} {kind} packets can be read"
-    return None
-
-
-def _duration_ms(value: Any) -> int | None:
-    # Decimal, not float: the value goes into ledger leaves, and must not depend on rounding
-    # of binary floating point.
-    try:
-        seconds = Decimal(str(value))
-    except (InvalidOperation, ValueError):
-        return None
-    if not seconds.is_finite() or seconds < 0:
-        return None
-    return int((seconds * 1000).to_integral_value(rounding=ROUND_HALF_UP))
-
-
-def _int(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _text(stream: dict[str, Any] | None, key: str) -> str | None:
-    value = (stream or {}).get(key)
-    return str(value) if value is not None else None
-
-
 def _reason(error_output: bytes, name: str) -> str:
     """ffprobe's messages without the run-specific parts (pointer addresses, our path),
     so the same broken clip always gets the same problem text in the ledger."""
@@ -234,6 +251,6 @@ def _reason(error_output: bytes, name: str) -> str:
     reasons: list[str] = []
     for line in stderr.splitlines():
         line = _CONTEXT_PREFIX.sub("", line.replace(name + ": ", "")).strip()
-        if line and line not in reasons:
+        if line and line not in reasons and not line.startswith("Last message repeated"):
             reasons.append(line)
     return "; ".join(reasons[-2:]) if reasons else "ffprobe failed without a message"
