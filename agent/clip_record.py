@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from agent import metadata
+from agent import media_times, metadata
 from agent.clock import iso, utc_now
 from agent.outcomes import FileOutcome
 from docking import FootageFile, display_path, path_b64
@@ -50,7 +50,7 @@ class CopiedClip:
     important: bool = False
 
     def leaf_body(self) -> dict[str, Any]:
-        result, item, media = self.result, self.item, self.media
+        result, item = self.result, self.item
         return {
             # The recorder's own time from the name, and beside it (never instead of it)
             # that time corrected by the recorder's clock offset measured at docking.
@@ -72,8 +72,20 @@ class CopiedClip:
             "source_path": display_path(item.rel_path),
             "source_path_b64": path_b64(item.rel_path),
             "recorder_time": item.recorder_time,
-            "media": media.as_leaf_body() if media is not None else None,
+            "media": self.media_body(),
         }
+
+    def media_body(self) -> dict[str, Any] | None:
+        """The ``media`` object: ffprobe's view, and the start and end moved by the
+        recorder's clock offset measured at docking (media_times.corrected)."""
+        if self.media is None:
+            return None
+        body = self.media.as_leaf_body()
+        offset = self.clock_offset_ms
+        body["clock_offset_ms"] = offset
+        body["start_corrected"] = media_times.corrected(self.media.start, offset)
+        body["end_corrected"] = media_times.corrected(self.media.end, offset)
+        return body
 
     def insert(self, conn: sqlite3.Connection, leaf_index: int) -> None:
         result, item, media = self.result, self.item, self.media
@@ -104,6 +116,45 @@ class CopiedClip:
                 leaf_index,
             ),
         )
+        body = self.media_body()
+        if body is not None:
+            _insert_media(conn, self.clip_id, body, leaf_index)
+
+
+def _insert_media(
+    conn: sqlite3.Connection, clip_id: str, media: dict[str, Any], leaf_index: int
+) -> None:
+    """The clip's ``clip_media`` row: the leaf's ``media`` object, column by column."""
+    track = media.get("track") or {}
+    conn.execute(
+        "INSERT INTO clip_media (clip_id, integrity, problem, kind, duration_ms, video_codec,"
+        " audio_codec, width, height, frame_rate, start_recorder, end_recorder,"
+        " start_corrected, end_corrected, clock_offset_ms, location, location_source,"
+        " track_points, recorder_serial, leaf_index)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            clip_id,
+            media["integrity"],
+            media["problem"],
+            media["kind"],
+            media["duration_ms"],
+            media["codec"],
+            media["audio_codec"],
+            media["width"],
+            media["height"],
+            media["frame_rate"],
+            media["start"],
+            media["end"],
+            media["start_corrected"],
+            media["end_corrected"],
+            media["clock_offset_ms"],
+            media["location"],
+            media["location_source"],
+            track.get("points"),
+            media["recorder_serial"],
+            leaf_index,
+        ),
+    )
 
 
 def record_copy(

@@ -15,6 +15,7 @@ from agent import metadata
 from agent.clip_record import CopiedClip, clip_id_for, record_copy
 from agent.database import transaction
 from agent.finisher import Finished, Finisher
+from agent.media_places import sidecar_track
 from agent.outcomes import (
     NOT_PROBED_STOPPING,
     STOPPED,
@@ -30,7 +31,8 @@ from ledger import Ledger
 
 log = logging.getLogger("evidock")
 
-PROBED_KINDS = frozenset({"video", "audio"})
+# A photo is probed too: it is evidence, and its class says it is a sound picture.
+PROBED_KINDS = frozenset({"video", "audio", "photo"})
 
 
 class _CopyStopped(Exception):
@@ -161,7 +163,7 @@ class FileCopier:
         except HashingError as exc:
             return Finished(None, str(exc), None)
         committed(result)
-        media = self._probe(result.path) if item.kind in PROBED_KINDS else None
+        media = self._probe(item, result.path) if item.kind in PROBED_KINDS else None
         return Finished(result, None, media)
 
     def _settle(
@@ -265,10 +267,13 @@ class FileCopier:
 
         return progress
 
-    def _probe(self, path: Path) -> metadata.MediaInfo:
+    def _probe(self, item: FootageFile, path: Path) -> metadata.MediaInfo:
+        """Probe the committed copy at ``path``; a GPS sidecar of the recording (same
+        stem, beside ``item`` on the recorder) gives its place when the clip has none."""
+        sidecar = sidecar_track(item.path) if item.kind == "video" else None
         try:
-            return metadata.probe_media(path, stop=self.stop)
+            return metadata.probe_media(path, stop=self.stop, sidecar=sidecar)
         except metadata.ProbeStopped:
-            # The copy is committed and verified: it gets its leaf now, with this reason,
-            # rather than be left in the store without one.
-            return metadata.MediaInfo(readable=False, problem=NOT_PROBED_STOPPING)
+            # The copy is committed and verified: it gets its leaf now, with this reason
+            # and no class (not judged), rather than be left in the store without one.
+            return metadata.MediaInfo(None, problem=NOT_PROBED_STOPPING)

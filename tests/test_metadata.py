@@ -18,7 +18,9 @@ from agent.metadata import (
     probe_media,
     probe_timeout,
 )
+from agent.media_places import sidecar_track
 from docking.simulated import truncate_clip, write_audio, write_clip, write_empty, write_stub
+from media_clips import make_all
 
 CREATED = "2026-11-22T00:30:15.000000Z"
 PLACE = "+31.2304+121.4737/"
@@ -40,42 +42,52 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     }
 
 
+@pytest.fixture(scope="module")
+def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The media test clips (tests/media_clips.py), made once for the module."""
+    return make_all(tmp_path_factory.mktemp("media"))
+
+
 def test_good_clip_reads_back_what_the_recorder_wrote(clips: dict[str, Path]) -> None:
     info = probe_media(clips["good"])
     assert info == MediaInfo(
-        readable=True,
+        "ok",
         problem=None,
+        kind="video",
         duration_ms=2000,
         codec="h264",
         audio_codec="aac",
-        creation_time=CREATED,
-        location=PLACE,
         width=320,
         height=240,
+        frame_rate="15/1",
+        creation_time=CREATED,
+        start=CREATED,
+        end="2026-11-22T00:30:17.000000Z",
+        location=PLACE,
+        location_source="tag",
+        container="mov,mp4,m4a,3gp,3g2,mj2",
     )
+    assert info.readable
 
 
-def test_leaf_body_has_the_ledger_keys_and_no_floats(clips: dict[str, Path]) -> None:
-    for name in ("good", "truncated_faststart", "empty"):
-        body = probe_media(clips[name]).as_leaf_body()
-        assert set(body) == {
-            "duration_ms",
-            "codec",
-            "audio_codec",
-            "creation_time",
-            "location",
-            "readable",
-            "problem",
-        }
-        assert all(v is None or type(v) in (int, str, bool) for v in body.values()), body
+def test_leaf_body_has_the_ledger_keys_and_no_floats(media: dict[str, Path]) -> None:
+    keys = set(MediaInfo("ok").as_leaf_body())
+    assert {"integrity", "readable", "problem", "start", "end", "frame_rate", "track"} <= keys
+    for name in ("utc", "gps_stream", "truncated_faststart", "stub", "photo"):
+        body = probe_media(media[name]).as_leaf_body()
+        assert set(body) == keys
+        values = list(body.values()) + list((body["track"] or {}).values())
+        assert all(v is None or type(v) in (int, str, bool, dict) for v in values), body
         json.dumps(body, allow_nan=False)
 
 
 def test_truncated_clip_with_moov_at_the_end_is_unreadable(clips: dict[str, Path]) -> None:
     info = probe_media(clips["truncated"])
-    assert not info.readable
-    assert info.problem == (
-        "ffprobe cannot read it: moov atom not found; Invalid data found when processing input"
+    assert not info.readable and info.integrity == "truncated"
+    assert info.problem is not None
+    assert info.problem.startswith("truncated: the file ends inside its 'mdat' box")
+    assert info.problem.endswith(
+        "(ffprobe cannot read it: moov atom not found; Invalid data found when processing input)"
     )
     assert info.duration_ms is None
 
@@ -84,27 +96,31 @@ def test_truncated_faststart_clip_is_caught_by_counting_packets(clips: dict[str,
     info = probe_media(clips["truncated_faststart"])
     # The index survived, so ffprobe alone would call this a complete 2 s clip.
     assert info.duration_ms == 2000 and info.codec == "h264"
-    assert not info.readable
+    assert not info.readable and info.integrity == "truncated"
     assert info.problem is not None and info.problem.startswith("truncated: ")
     assert "of 30 video packets" in info.problem
 
 
-def test_stub_with_no_streams_is_unreadable(clips: dict[str, Path]) -> None:
+def test_stub_with_no_streams_is_truncated(clips: dict[str, Path]) -> None:
+    # ffprobe exits 0 with no stream; the boxes say why: the header was cut inside moov.
     assert clips["stub"].stat().st_size == 100
     info = probe_media(clips["stub"])
-    assert not info.readable
-    assert info.problem == "no audio or video stream (0 streams): not a playable clip"
+    assert not info.readable and info.integrity == "truncated"
+    assert info.problem is not None
+    assert info.problem.startswith("truncated: the file ends inside its 'moov' box (100 bytes")
+    assert info.problem.endswith("(0 streams)")
 
 
 def test_empty_and_missing_files_are_unreadable(clips: dict[str, Path], tmp_path: Path) -> None:
-    assert probe_media(clips["empty"]) == MediaInfo(readable=False, problem="empty file (0 bytes)")
+    assert probe_media(clips["empty"]) == MediaInfo("not_media", problem="empty file (0 bytes)")
     missing = probe_media(tmp_path / "gone.MP4")
-    assert not missing.readable and "No such file" in (missing.problem or "")
+    assert missing.integrity == "not_media" and "No such file" in (missing.problem or "")
 
 
 def test_audio_only_recording_has_no_video_codec(clips: dict[str, Path]) -> None:
     info = probe_media(clips["wav"])
     assert info.readable and info.codec is None and info.audio_codec == "pcm_s16le"
+    assert info.integrity == "ok" and info.kind == "audio" and info.frame_rate is None
     assert info.duration_ms == 1000
 
 
@@ -150,8 +166,8 @@ def test_a_probe_that_does_not_finish_is_killed_and_recorded(
     started = time.monotonic()
     info = probe_media(clips["good"], timeout=0.5, ffprobe=_hanging_ffprobe(tmp_path))
     assert time.monotonic() - started < 30  # not the 60 s the child would take
-    assert info.readable is False
-    assert info.problem == "ffprobe did not finish within 0.5 s: not probed"
+    assert info.readable is False and info.integrity == "undecodable"
+    assert info.problem == "ffprobe did not finish within 0.5 s (killed): not fully read"
 
 
 def test_the_deadline_grows_with_the_clip(clips: dict[str, Path]) -> None:
