@@ -43,7 +43,7 @@ def clip(
     if subtitles is not None:
         args += ["-i", os.fspath(subtitles)]
         maps += ["-map", "2:s", "-c:s", "mov_text"]
-    args += maps + ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
+    args += [*maps, "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
     args += ["-c:a", "aac", "-b:a", "32k", "-fflags", "+bitexact"]
     for key, value in (tags or {}).items():
         args += ["-metadata", f"{key}={value}"]

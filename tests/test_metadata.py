@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+from media_clips import make_all
 
 from agent import metadata
 from agent.metadata import (
@@ -18,9 +19,7 @@ from agent.metadata import (
     probe_media,
     probe_timeout,
 )
-from agent.media_places import sidecar_track
 from docking.simulated import truncate_clip, write_audio, write_clip, write_empty, write_stub
-from media_clips import make_all
 
 CREATED = "2026-11-22T00:30:15.000000Z"
 PLACE = "+31.2304+121.4737/"

@@ -6,11 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from media_clips import make_all, sidecar_nmea
 
 from agent import media_times
 from agent.media_places import nmea_track, parse_iso6709, sidecar_track
 from agent.metadata import probe_media
-from media_clips import make_all, sidecar_nmea
 
 SHANGHAI = "+31.230400+121.473700/"
 
