@@ -23,12 +23,18 @@ from agent import cases_cli, ledger_cli, recorders_cli, wipe
 from agent.access import fetch_clip
 from agent.anchoring import rotate_station_key
 from agent.boundary import fresh_line, run_command
-from agent.cases import link
+from agent.cases import check_case_number, link
 from agent.delivery import deliver_due, delivery_target
 from agent.ingest import IngestSession, SessionReport
 from agent.phases import advance_phases
 from agent.progress import Progress
-from agent.station_args import UsageError, add_station_options, open_station, sign
+from agent.station_args import (
+    UsageError,
+    add_station_options,
+    open_station,
+    resolve_station,
+    sign,
+)
 from config import check_config_file
 from config.common import printable
 
@@ -66,6 +72,10 @@ def print_session(report: SessionReport, out: Any = None) -> None:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
+    if args.case is not None:
+        # A number the station's rule refuses is refused before anything is read or made.
+        config, _file, _data_dir = resolve_station(args)
+        check_case_number(args.case, config.cases.rule())
     station = open_station(args, create=True)
     progress = Progress("ingest", enabled=None if not args.json else False)
     stop = threading.Event()
@@ -88,7 +98,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         raise
     progress.finish()
     if args.case and not stop.is_set():
-        link(
+        made = link(
             station.conn,
             station.ledger(),
             args.case,
@@ -96,8 +106,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             officer=args.officer,
             object_of_proof=args.object_of_proof,
             reason="linked at ingest",
+            rule=station.config.cases.rule(),
         )
-        report.case_number = args.case
+        report.case_number = made.case_number
     sign(station)
     if args.json:
         print(json.dumps(report.as_json(), ensure_ascii=False, indent=1))
@@ -130,26 +141,6 @@ def _first_ctrl_c_stops(stop: threading.Event) -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
-
-
-def cmd_link(args: argparse.Namespace) -> int:
-    station = open_station(args)
-    made = link(
-        station.conn,
-        station.ledger(),
-        args.case,
-        clip_id=args.clip,
-        session_id=args.session,
-        officer=args.officer,
-        object_of_proof=args.object_of_proof,
-        reason=args.reason,
-        linked=args.command == "link",
-    )
-    sign(station)
-    what = f"clip {made.clip_id}" if made.clip_id else f"session {made.session_id}"
-    verb = "linked to" if args.command == "link" else "unlinked from"
-    print(f"{what} {verb} case {made.case_number} (ledger leaf {made.leaf_index})")
-    return 0
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
@@ -244,21 +235,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--object-of-proof", help="what the footage proves (证明对象), with --case")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_ingest)
-
-    for name, text in (
-        ("link", "link a clip or session to a case"),
-        ("unlink", "take back a case link (recorded, never erased)"),
-    ):
-        p = sub.add_parser(name, help=text)
-        add_station_options(p)
-        p.add_argument("--case", required=True, help="case number as on the case's documents")
-        target = p.add_mutually_exclusive_group(required=True)
-        target.add_argument("--clip", help="clip id")
-        target.add_argument("--session", help="docking session id")
-        p.add_argument("--officer", help="officer making the link")
-        p.add_argument("--object-of-proof", help="what the footage proves (证明对象)")
-        p.add_argument("--reason", help="why")
-        p.set_defaults(func=cmd_link)
 
     p = sub.add_parser("fetch", help="copy a clip out of the station (access is logged)")
     p.add_argument("clip_id", help="clip id")

@@ -21,6 +21,15 @@ from pydantic import (
     model_validator,
 )
 
+from config.case_numbers import (
+    DEFAULT_EXAMPLE,
+    DEFAULT_PARTS,
+    DEFAULT_PATTERN,
+    CaseNumberError,
+    CaseNumberRule,
+    check_parts,
+    compile_pattern,
+)
 from config.phrasing import close_matches, either, quoted_list, toml_value
 
 Algorithm = Literal["sha256", "blake3", "sm3"]
@@ -321,6 +330,60 @@ class DeliverySection(Section):
         raise ValueError(f"{toml_value(value)} is not allowed; write {choices}")
 
 
+class CasesSection(Section):
+    number_parts: dict[str, str] = Field(
+        default_factory=lambda: dict(DEFAULT_PARTS),
+        description="The named parts of number_pattern, each a regular expression "
+        "(Python syntax) matched against the normalised number; parts given here replace "
+        "the default of the same name, the others keep theirs (agency, doctype, year, seq).",
+    )
+    number_pattern: str = Field(
+        default=DEFAULT_PATTERN,
+        description="The agency's case-number rule, checked wherever a number is entered "
+        "(case create, link, unlink, ingest --case), after normalising (year in 〔〕, "
+        "other brackets as (), full-width digits as ASCII, no spaces): {part} placeholders "
+        'and literal text. "" accepts any non-empty number.',
+    )
+    number_example: str = Field(
+        default=DEFAULT_EXAMPLE,
+        description="A number that follows number_pattern, shown when a number is refused.",
+    )
+
+    @field_validator("number_parts", mode="before")
+    @classmethod
+    def _merge_parts(cls, value: object) -> object:
+        if isinstance(value, dict):
+            return {**DEFAULT_PARTS, **value}
+        return value
+
+    @field_validator("number_parts")
+    @classmethod
+    def _check_parts(cls, value: dict[str, str]) -> dict[str, str]:
+        check_parts(value)
+        return value
+
+    @model_validator(mode="after")
+    def _pattern_and_example(self) -> CasesSection:
+        if not self.number_pattern:
+            return self
+        regex = compile_pattern(self.number_pattern, self.number_parts)
+        try:
+            example = self.rule().check(self.number_example)
+        except CaseNumberError:
+            example = None
+        if example is None or regex.fullmatch(example) is None:
+            raise ValueError(
+                f"number_example {toml_value(self.number_example)} does not follow "
+                f"number_pattern {toml_value(self.number_pattern)}; write a number of the "
+                "agency's that does, or fix the pattern"
+            )
+        return self
+
+    def rule(self) -> CaseNumberRule:
+        """The rule new case numbers are checked against."""
+        return CaseNumberRule(self.number_pattern, self.number_parts, self.number_example)
+
+
 class StationConfig(Section):
     station: StationSection = Field(default_factory=StationSection, description="Identity.")
     paths: PathsSection = Field(default_factory=PathsSection, description="Local storage.")
@@ -328,3 +391,4 @@ class StationConfig(Section):
     docking: DockingSection = Field(default_factory=DockingSection, description="Detection.")
     ledger: LedgerSection = Field(default_factory=LedgerSection, description="Ledger.")
     delivery: DeliverySection = Field(default_factory=DeliverySection, description="Upload.")
+    cases: CasesSection = Field(default_factory=CasesSection, description="Case numbers.")

@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Final, cast
 
+from config.case_numbers import CASE_FIELDS
 from ledger.errors import LeafFormatError
 
 LEAF_VERSION: Final = 1
@@ -37,6 +38,9 @@ CONFIG_CHANGED: Final = "config.changed"
 KEY_ROTATED: Final = "key.rotated"
 CLOCK_ADJUSTED: Final = "clock.adjusted"
 OFFICER_ASSIGNED: Final = "officer.assigned"
+CASE_OPENED: Final = "case.opened"
+CASE_CHANGED: Final = "case.changed"
+CASE_CLOSED: Final = "case.closed"
 
 _CASE_KEYS = frozenset(
     {"clip_id", "session_id", "case_number", "officer", "object_of_proof", "reason"}
@@ -80,6 +84,9 @@ KINDS: Final[dict[str, frozenset[str]]] = {
     OFFICER_ASSIGNED: frozenset(
         {"recorder", "officer", "valid_from", "set_by", "source", "previous"}
     ),
+    CASE_OPENED: frozenset({"case_number", "case_number_typed", "by", *CASE_FIELDS}),
+    CASE_CHANGED: frozenset({"case_number", "changes", "previous", "by", "reason"}),
+    CASE_CLOSED: frozenset({"case_number", "by", "reason"}),
 }
 
 TOP_LEVEL_KEYS: Final = ("at", "body", "index", "kind", "prev", "station", "v")

@@ -5,13 +5,18 @@ session's clips are every clip seen in it: the ``clip.ingested`` leaves (new con
 the ``clip.redocked`` leaves (content docked before, seen again in this session). Links
 are replayed in ledger order and later events win, so unlinking one clip of a
 session-linked case removes that clip, and linking the session again brings it back.
+
+Case numbers are compared in their normal form (``config.case_numbers``): a link leaf
+holds the normal form in ``case_number`` (and what was typed in ``case_number_typed``);
+leaves written before that hold what was typed, and are folded as they are read, so
+``朝执罚[2026]12号`` and ``朝执罚（2026）12号`` find the same clips whenever they were linked.
 """
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 
+from config.case_numbers import fold_case_number
 from ledger.leaf import CASE_LINKED, CASE_UNLINKED, CLIP_INGESTED, CLIP_REDOCKED, Leaf
 from ledger.log import Ledger
 
@@ -21,8 +26,33 @@ _SEEN = (CLIP_INGESTED, CLIP_REDOCKED)
 
 
 def case_key(case_number: str) -> str:
-    """A case number as the ledger stores it (NFC, no surrounding spaces)."""
-    return unicodedata.normalize("NFC", case_number.strip())
+    """A case number in its normal form, as new leaves store it and lookups compare it."""
+    return fold_case_number(case_number)
+
+
+def same_case(stored: object, case_number: str) -> bool:
+    """Whether a leaf's ``case_number`` value names the case ``case_number`` (any form)."""
+    return isinstance(stored, str) and fold_case_number(stored) == case_key(case_number)
+
+
+def case_leaves(ledger: Ledger, case_number: str) -> list[Leaf]:
+    """Every leaf naming the case in any of its forms, in index order.
+
+    The lookup column holds each number as its leaf wrote it: the distinct numbers are
+    folded (few, against many leaves) and the leaves of those that match are read.
+    """
+    key = case_key(case_number)
+    stored = [
+        str(row[0])
+        for row in ledger.conn.execute(
+            "SELECT DISTINCT case_number FROM ledger_leaves WHERE case_number IS NOT NULL"
+        )
+    ]
+    found: dict[int, Leaf] = {}
+    for value in stored:
+        if fold_case_number(value) == key:
+            found.update((leaf.index, leaf) for leaf in ledger.find(case_number=value))
+    return [found[index] for index in sorted(found)]
 
 
 def replay_links(links: Iterable[Leaf], session_clips: SessionClips) -> dict[str, Leaf]:
@@ -61,13 +91,12 @@ def _clip_ids(leaves: Iterable[Leaf]) -> list[str]:
 
 
 def case_members(ledger: Ledger, case_number: str) -> dict[str, Leaf]:
-    """The clips ``case_number`` holds now, through the ledger's lookup columns."""
-    key = case_key(case_number)
+    """The clips ``case_number`` (any form) holds now, through the ledger's lookup columns."""
 
     def session_clips(session_id: str) -> list[str]:
         return _clip_ids(ledger.find(session_id=session_id))
 
-    return replay_links(ledger.find(case_number=key), session_clips)
+    return replay_links(case_leaves(ledger, case_number), session_clips)
 
 
 def case_members_of(leaves: Iterable[Leaf], case_number: str) -> dict[str, Leaf]:
@@ -76,7 +105,9 @@ def case_members_of(leaves: Iterable[Leaf], case_number: str) -> dict[str, Leaf]
     links: list[Leaf] = []
     sessions: dict[str, list[Leaf]] = {}
     for leaf in leaves:
-        if leaf.kind in (CASE_LINKED, CASE_UNLINKED) and leaf.body.get("case_number") == key:
+        if leaf.kind in (CASE_LINKED, CASE_UNLINKED) and (
+            same_case(leaf.body.get("case_number"), key)
+        ):
             links.append(leaf)
         elif leaf.kind in _SEEN and isinstance(leaf.body.get("session_id"), str):
             sessions.setdefault(leaf.body["session_id"], []).append(leaf)

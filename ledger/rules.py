@@ -16,11 +16,15 @@ import re
 from collections.abc import Callable
 from typing import Any, Final
 
+from config.case_numbers import CASE_FIELDS, SENSITIVITIES
 from config.window_hash import WINDOW_HASHES
 from ledger.errors import LeafFormatError
 from ledger.leaf import (
+    CASE_CHANGED,
+    CASE_CLOSED,
     CASE_EXPORTED,
     CASE_LINKED,
+    CASE_OPENED,
     CASE_UNLINKED,
     CLIP_ACCESSED,
     CLIP_INGESTED,
@@ -86,6 +90,23 @@ def _object_or_null(value: Any) -> bool:
     return value is None or type(value) is dict
 
 
+def _boolean(value: Any) -> bool:
+    return type(value) is bool
+
+
+def _sensitivity(value: Any) -> bool:
+    return value in SENSITIVITIES
+
+
+def _case_fields(value: Any) -> bool:
+    # The fields of a case record and their values, as case.opened holds them.
+    return (
+        type(value) is dict
+        and value.keys() <= set(CASE_FIELDS)
+        and all(check(value[key]) for key, check in _CASE_RECORD.items() if key in value)
+    )
+
+
 _Check = Callable[[Any], bool]
 _WHAT: Final[dict[_Check, str]] = {
     _text: "a string",
@@ -97,6 +118,9 @@ _WHAT: Final[dict[_Check, str]] = {
     _list: "a list",
     _window_hash: f"one of {', '.join(WINDOW_HASHES)}",
     _object_or_null: "an object or null",
+    _boolean: "true or false",
+    _sensitivity: f"one of {', '.join(SENSITIVITIES)}",
+    _case_fields: "an object of case fields with values of their types",
 }
 
 _LINK: Final[dict[str, _Check]] = {
@@ -106,6 +130,17 @@ _LINK: Final[dict[str, _Check]] = {
     "officer": _text_or_null,
     "object_of_proof": _text_or_null,
     "reason": _text_or_null,
+}
+
+_CASE_RECORD: Final[dict[str, _Check]] = {
+    "subject": _text,
+    "category": _text,
+    "unit": _text,
+    "whole_process": _boolean,
+    "starts": _text_or_null,
+    "ends": _text_or_null,
+    "sensitivity": _sensitivity,
+    "retention": _text_or_null,
 }
 
 #: The type of each required body value a verifier relies on (keys absent here: any).
@@ -164,6 +199,20 @@ BODY_TYPES: Final[dict[str, dict[str, _Check]]] = {
         "source": _text,
         "previous": _text_or_null,
     },
+    CASE_OPENED: {
+        "case_number": _text,
+        "case_number_typed": _text,
+        "by": _text_or_null,
+        **_CASE_RECORD,
+    },
+    CASE_CHANGED: {
+        "case_number": _text,
+        "changes": _case_fields,
+        "previous": _case_fields,
+        "by": _text,
+        "reason": _text,
+    },
+    CASE_CLOSED: {"case_number": _text, "by": _text, "reason": _text},
 }
 
 
@@ -171,6 +220,8 @@ BODY_TYPES: Final[dict[str, dict[str, _Check]]] = {
 OPTIONAL_TYPES: Final[dict[str, dict[str, _Check]]] = {
     CLIP_INGESTED: {"window_hash": _window_hash},
     CLIP_REDOCKED: {"window_hash": _window_hash},
+    CASE_LINKED: {"case_number_typed": _text},
+    CASE_UNLINKED: {"case_number_typed": _text},
 }
 
 
@@ -198,6 +249,8 @@ def body_problem(kind: str, body: dict[str, Any]) -> str | None:
     ]
     if kind in (CASE_LINKED, CASE_UNLINKED) and not (body["clip_id"] or body["session_id"]):
         wrong.append("it names neither a clip_id nor a session_id")
+    if kind == CASE_CHANGED and type(body["changes"]) is dict and not body["changes"]:
+        wrong.append("changes names no field")
     if wrong:
         return f"{kind} body has values of wrong types: {'; '.join(wrong)}"
     return None
