@@ -148,6 +148,7 @@ def cmd_proof(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     station = open_station(args)
     progress = _stage_progress(args)
+    settings = station.config.station
     try:
         result = export_case(
             station.ledger(),
@@ -158,6 +159,11 @@ def cmd_export(args: argparse.Namespace) -> int:
             who=args.who,
             purpose=args.purpose,
             progress=progress,
+            station_name=settings.name,
+            station_place=settings.place,
+            time_zone=settings.time_zone,
+            language=args.language or settings.language,
+            pdf=not args.no_pdf,
         )
         # The export's own checkpoint is signed; its anchor goes where the station's go.
         sign(station)
@@ -168,6 +174,10 @@ def cmd_export(args: argparse.Namespace) -> int:
         f"exported case {result.case_number}: {len(result.clips)} clips, {result.leaves} "
         f"leaves, checkpoint {result.checkpoint_size} -> {result.out}"
     )
+    if result.pdf is not None:
+        print(f"custody report: custody.html and {result.pdf} (in SHA256SUMS)")
+    elif result.pdf_note is not None:
+        print(printable(f"custody report: custody.html only; {result.pdf_note}"))
     return 0
 
 
@@ -282,6 +292,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--out", required=True, help="new (or empty) folder for the package")
     p.add_argument("--who", required=True, help="who exports (recorded in the ledger)")
     p.add_argument("--purpose", required=True, help="why (recorded in the ledger)")
+    p.add_argument(
+        "--language",
+        choices=("zh-CN", "en"),
+        help="language of the custody report (default: the station's station.language)",
+    )
+    p.add_argument(
+        "--no-pdf",
+        action="store_true",
+        help="write custody.html only (default: also custody.pdf, printed by headless "
+        "Chromium when it is installed)",
+    )
     p.set_defaults(func=cmd_export)
 
     p = subparsers.add_parser(

@@ -1,152 +1,150 @@
-"""The chain-of-custody report of an evidence package, in Chinese and English.
+"""The chain-of-custody report of an evidence package (``custody.html``), for a court
+clerk, in the station's language (zh-CN by default, or English).
 
-Each clip gets the five record elements the enforcement-recording rules ask for (case
-number, capture time, capture place, collector, object of proof), its recorder and
-station, every custody event the ledger holds for it, and the verification result.
+It opens with the station (its name and place, not only its id), the export (when, by
+whom, why, the signed checkpoint and the key) and how to verify the package; then one
+page per case: a summary (records, total time, the period and its gaps, the hashes),
+then each clip with its five elements and their sources (``ledger.elements``), its
+details and its custody events; it closes with a signature block. Times are local to
+the station's zone with the offset shown (``ledger.custody_format``); the words are in
+``ledger.custody_text``. The page forbids scripts and every fetch (a Content Security
+Policy), so a hostile name that escaped escaping still could not run or call out.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from datetime import tzinfo
 from html import escape
-from typing import Any
 
-from ledger.leaf import Leaf
+from ledger.custody_case import case_section, row, text
+from ledger.custody_format import parse_time, show_time, station_zone, zone_label
+from ledger.custody_model import CaseCustody, ExportFacts, ReportStation
+from ledger.custody_text import Words, words
 
-EVENT_NAMES: dict[str, tuple[str, str]] = {
-    "docking.opened": ("接入采集站", "docked"),
-    "docking.closed": ("采集结束", "docking closed"),
-    "clip.ingested": ("采集入库", "ingested"),
-    "clip.redocked": ("再次接入", "seen again"),
-    "case.linked": ("关联案件", "linked to case"),
-    "case.unlinked": ("解除关联", "unlinked from case"),
-    "clip.uploaded": ("上传中心存储", "uploaded"),
-    "clip.accessed": ("调阅", "accessed"),
-    "case.exported": ("导出", "exported"),
-    "clip.purged": ("本地清除", "purged locally"),
-}
+_CSS = """
+@page { size: A4; margin: 14mm 12mm; }
+body { font-family: "Noto Sans CJK SC", "WenQuanYi Zen Hei", "Noto Sans", sans-serif;
+  font-size: 10.5pt; line-height: 1.45; margin: 0 auto; max-width: 190mm; color: #000; }
+h1 { font-size: 18pt; margin: 0 0 .4em; }
+h2 { font-size: 14pt; margin: 0 0 .4em; border-bottom: 2px solid #333; }
+h3 { font-size: 12pt; margin: 1em 0 .3em; }
+h4 { font-size: 10.5pt; margin: .8em 0 .2em; }
+table { border-collapse: collapse; width: 100%; table-layout: fixed; margin-bottom: .6em; }
+th, td { border: 1px solid #888; padding: 3px 6px; text-align: left; vertical-align: top;
+  overflow-wrap: anywhere; }
+th { background: #eee; font-weight: 600; }
+table.facts th, table.summary th, table.details th { width: 28%; }
+table.elements th:first-child { width: 18%; }
+table.elements td.source { width: 18%; }
+table.events td.num, table.hashes td.num { width: 4em; }
+table.events tr > :first-child { width: 4em; }
+table.events tr > :nth-child(2) { width: 13em; }
+table.events tr > :nth-child(3) { width: 8em; }
+table.hashes tr > :first-child { width: 2.5em; }
+table.hashes tr > :nth-child(3) { width: 13em; }
+td.hash, code { font-family: "Noto Sans Mono CJK SC", "DejaVu Sans Mono", monospace;
+  font-size: 8.5pt; }
+td.time { white-space: nowrap; }
+ul.fields { margin: 0; padding-left: 1.1em; }
+.note { color: #444; font-size: 8.5pt; }
+.missing { color: #a00; font-weight: 600; }
+section.case { break-before: page; }
+article.clip { break-inside: avoid-page; margin-top: 1em; }
+table.elements, table.summary, .signatures { break-inside: avoid; }
+ol.verify li { margin-bottom: .3em; }
+.signatures td { height: 2.6em; }
+@media screen { body { margin: 1.5em auto; padding: 0 1em; } }
+"""
 
-
-@dataclass(frozen=True)
-class ClipCustody:
-    clip_id: str
-    file_name: str
-    case_number: str
-    ingested: Leaf
-    link: Leaf | None
-    session: Leaf | None
-    events: Sequence[Leaf]
-    verification: str
-
-
-def _label(zh: str, en: str) -> str:
-    return f'<span lang="zh-CN">{escape(zh)}</span> / <span lang="en">{escape(en)}</span>'
-
-
-def _text(value: Any) -> str:
-    return "—" if value in (None, "") else escape(str(value))
-
-
-def _details(leaf: Leaf) -> str:
-    body = leaf.body
-    keys = (
-        "who",
-        "purpose",
-        "action",
-        "via",
-        "target",
-        "location",
-        "officer",
-        "reason",
-        "case_number",
-        "object_of_proof",
-    )
-    parts = [f"{k}: {body[k]}" for k in keys if body.get(k) not in (None, "")]
-    return escape("; ".join(parts))
+_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'none'"
 
 
-def _clip_section(clip: ClipCustody, station: str) -> str:
-    body = clip.ingested.body
-    media: dict[str, Any] = body["media"] if isinstance(body.get("media"), dict) else {}
-    link = clip.link.body if clip.link is not None else {}
-    session = clip.session.body if clip.session is not None else {}
-    rows = [
-        (("案件编号", "Case number"), clip.case_number),
-        (("证据文件", "Evidence file"), f"clips/{clip.file_name}"),
-        (("采集时间", "Capture time"), media.get("creation_time") or body.get("recorder_time")),
-        (("记录仪时钟", "Recorder clock"), body.get("recorder_time")),
-        (("入库时间 (UTC)", "Ingested at (UTC)"), clip.ingested.at),
-        (("采集地点", "Capture place"), media.get("location")),
-        (("采集人", "Collector (officer)"), link.get("officer") or session.get("officer")),
-        (("证明对象", "Object of proof"), link.get("object_of_proof")),
-        (("执法记录仪编号", "Recorder serial"), body.get("recorder")),
-        (("采集站", "Station"), station),
-        (("SHA-256", "SHA-256"), body.get("sha256")),
-        (("BLAKE3", "BLAKE3"), body.get("blake3")),
-        (("大小（字节）", "Size (bytes)"), body.get("size")),
-        (("校验结果", "Verification result"), clip.verification),
-    ]
-    table = "".join(f"<tr><th>{_label(*label)}</th><td>{_text(v)}</td></tr>" for label, v in rows)
-    events = "".join(
-        f"<tr><td>{leaf.index}</td><td>{escape(leaf.at)}</td>"
-        f"<td>{_label(*EVENT_NAMES.get(leaf.kind, (leaf.kind, leaf.kind)))}</td>"
-        f"<td>{_details(leaf)}</td></tr>"
-        for leaf in clip.events
+def _verify_steps(w: Words) -> str:
+    if w.language == "en":
+        steps = [
+            "Get the station's public key (or an anchor) from outside this package: from the "
+            "station's published key or from central storage. Compare its fingerprint with "
+            "the one above.",
+            "In this folder run <code>evidock verify-package . --pubkey STATION_KEY.pem</code> "
+            "(or <code>--anchor ANCHOR_FILE</code>). It checks every file against its signed "
+            "ledger leaf and every leaf against the signed checkpoint; exit 0 means proven.",
+            "Without evidock, check every file's hash: <code>sha256sum -c SHA256SUMS</code> "
+            "and <code>b3sum -c B3SUMS</code> print <code>OK</code> per file.",
+            "One clip alone: <code>sha256sum clips/FILE</code> (or <code>b3sum</code>) must "
+            "print the SHA-256 (BLAKE3) shown for it in this report.",
+            "Without a key from outside the package, these checks prove only that the package "
+            "is consistent with itself.",
+        ]
+    else:
+        steps = [
+            "从本包以外取得采集站公钥（或锚点）：采集站公布的公钥，或中心存储中的锚点；"
+            "核对其指纹与上表一致。",
+            "在本目录运行 <code>evidock verify-package . --pubkey 站点公钥.pem</code>"
+            "（或 <code>--anchor 锚点文件</code>）：逐一核对每个文件与其签名账本记录、"
+            "每条记录与签名检查点；退出码 0 即证明完整。",
+            "不使用 evidock 时，核对全部文件哈希：<code>sha256sum -c SHA256SUMS</code> 与 "
+            "<code>b3sum -c B3SUMS</code>，每个文件应显示 <code>OK</code>。",
+            "单独核对一个记录：<code>sha256sum clips/文件名</code>（或 <code>b3sum</code>）"
+            "输出的值须与本报告所列 SHA-256（BLAKE3）相同。",
+            "若无来自本包以外的公钥，上述校验只证明本包内部一致。",
+        ]
+    items = "".join(f"<li>{step}</li>" for step in steps)
+    return f'<h2>{escape(w("verify"))}</h2><ol class="verify">{items}</ol>'
+
+
+def _signatures(w: Words, facts: ExportFacts) -> str:
+    head = "".join(f"<th>{escape(w(k))}</th>" for k in ("name", "signature", "date"))
+    rows = "".join(
+        f"<tr><th>{escape(w(role))}</th><td>{name}</td><td></td><td></td></tr>"
+        for role, name in (("operator", text(facts.who)), ("auditor", ""))
     )
     return (
-        f"<section><h2>{_label('视音频记录', 'Record')} {escape(clip.clip_id)}</h2>"
-        f"<table>{table}</table><h3>{_label('保管链', 'Custody events')}</h3>"
-        f"<table><tr><th>{_label('账本序号', 'Leaf')}</th><th>{_label('时间 (UTC)', 'Time (UTC)')}"
-        f"</th><th>{_label('事件', 'Event')}</th><th>{_label('详情', 'Details')}</th></tr>"
-        f"{events}</table></section>"
+        f'<div class="signatures"><h2>{escape(w("signatures"))}</h2>'
+        f"<table><tr><th></th>{head}</tr>{rows}</table></div>"
     )
 
 
-def render_custody(
-    case_number: str,
-    station: str,
-    exported_at: str,
-    who: str,
-    purpose: str,
-    checkpoint_size: int,
-    key_text: str,
-    fingerprint: str,
-    clips: Sequence[ClipCustody],
-) -> str:
-    sections = "".join(_clip_section(clip, station) for clip in clips)
-    summary = [
-        (("案件编号", "Case number"), case_number),
-        (("导出时间", "Exported at"), exported_at),
-        (("导出人", "Exported by"), who),
-        (("用途", "Purpose"), purpose),
-        (("记录数", "Records"), len(clips)),
-        (("签名检查点", "Signed checkpoint"), f"tree size {checkpoint_size} (checkpoint.txt)"),
-        (("站点公钥", "Station key"), key_text),
-        (("公钥指纹 (SHA-256)", "Key fingerprint (SHA-256)"), fingerprint),
-        (
-            ("公钥来源", "Key source"),
-            "随本包提供，未经固定：请与采集站公布的指纹核对，或以 --pubkey / --anchor 校验 / "
-            "bundled in this package, not pinned: compare the fingerprint with the one the "
-            "station published, or verify with --pubkey / --anchor",
+def _front(station: ReportStation, facts: ExportFacts, w: Words, zone: tzinfo) -> str:
+    exported = parse_time(facts.exported_at, zone)
+    at = show_time(exported, zone) if exported else facts.exported_at
+    station_rows = [
+        row(w("station_name"), text(station.name), w, required=False),
+        row(w("station_place"), text(station.place), w, required=False),
+        row(w("station_id"), text(station.id), w),
+        row(
+            w("time_zone"),
+            text(zone_label(zone, exported)) if exported else None,
+            w,
+            required=False,
         ),
     ]
-    rows = "".join(f"<tr><th>{_label(*label)}</th><td>{_text(v)}</td></tr>" for label, v in summary)
-    how = (
-        "在本目录运行 <code>sha256sum -c SHA256SUMS</code>、<code>b3sum -c B3SUMS</code> 与 "
-        "<code>evidock verify-package . --pubkey 站点公钥</code>（或 <code>--anchor</code> "
-        "中心存储的锚点）校验；未固定公钥时，校验只证明本包内部一致。 / Check with "
-        "<code>sha256sum -c SHA256SUMS</code>, <code>b3sum -c B3SUMS</code> and "
-        "<code>evidock verify-package . --pubkey STATION_KEY</code> (or <code>--anchor</code> "
-        "with anchors from central storage) run in this folder; without a pinned key it "
-        "proves internal consistency only."
-    )
+    export_rows = [
+        row(w("exported_at"), text(at), w),
+        row(w("exported_by"), text(facts.who), w),
+        row(w("purpose"), text(facts.purpose), w),
+        row(w("checkpoint"), text(w("checkpoint_value", size=facts.checkpoint_size)), w),
+        row(w("key"), f"<code>{text(facts.key_text)}</code>", w),
+        row(w("fingerprint"), f"<code>{text(facts.fingerprint)}</code>", w),
+        row(w("key_source"), text(w("key_source_value")), w),
+    ]
     return (
-        '<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8">'
-        f"<title>保管链报告 Chain of custody {escape(case_number)}</title>"
-        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;"
-        "margin-bottom:1em}th,td{border:1px solid #999;padding:4px 8px;text-align:left;"
-        "vertical-align:top}th{background:#eee}</style></head><body>"
-        f"<h1>{_label('证据保管链报告', 'Chain-of-custody report')}</h1>"
-        f"<table>{rows}</table><p>{how}</p>{sections}</body></html>\n"
+        f"<header><h1>{escape(w('title'))}</h1>"
+        f'<h2>{escape(w("station"))}</h2><table class="facts">{"".join(station_rows)}</table>'
+        f'<h2>{escape(w("export"))}</h2><table class="facts">{"".join(export_rows)}</table>'
+        f'{_verify_steps(w)}<p class="note">{escape(w("pages_note"))}</p></header>'
+    )
+
+
+def render_custody(station: ReportStation, facts: ExportFacts, cases: Sequence[CaseCustody]) -> str:
+    """The whole report as one HTML page, in ``station.language``."""
+    w = words(station.language)
+    zone = station_zone(station.time_zone)
+    title = w("title") + "".join(f" {case.case_number}" for case in cases)
+    sections = "".join(case_section(case, w, zone) for case in cases)
+    return (
+        f'<!DOCTYPE html><html lang="{w.language}"><head><meta charset="utf-8">'
+        f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">'
+        f"<title>{text(title)}</title><style>{_CSS}</style></head><body>"
+        f"{_front(station, facts, w, zone)}{sections}{_signatures(w, facts)}</body></html>\n"
     )

@@ -9,7 +9,10 @@
     OUT/checkpoint.anchor                the same, with the consistency proof from the
                                          station's previous checkpoint (an anchor's format)
     OUT/station.pub.pem, station.vkey    the station key, PEM and signed-note verifier key
-    OUT/manifest.json, custody.html      what is in it; the bilingual chain-of-custody report
+    OUT/manifest.json, custody.html      what is in it; the chain-of-custody report, in the
+                                         station's language (``ledger.custody``)
+    OUT/custody.pdf                      the same report printed by headless Chromium, when
+                                         asked for and Chromium is there (``ledger.custody_pdf``)
     OUT/SHA256SUMS, OUT/B3SUMS           `sha256sum -c` / `b3sum -c` lists of every file
 
 The case's clips come from the one replay of case membership (``ledger.membership``).
@@ -33,10 +36,12 @@ from typing import Any
 
 from blake3 import blake3
 
+from config import DEFAULT_TIME_ZONE
 from ledger.anchor import Anchor
 from ledger.audit import EvidenceFiles, NotRegularFileError, Progress, open_regular
 from ledger.checkpoint import SignedNote
-from ledger.custody import ClipCustody, render_custody
+from ledger.custody_model import ExportFacts, ReportStation
+from ledger.custody_package import write_report
 from ledger.errors import PackageError
 from ledger.keyring import Keyring
 from ledger.keys import VerifierKey, key_fingerprint
@@ -79,6 +84,9 @@ class ExportResult:
     clips: tuple[str, ...]
     leaves: int
     checkpoint_size: int
+    # "custody.pdf" when the PDF was printed into the package; else why not (one line)
+    pdf: str | None = None
+    pdf_note: str | None = None
 
 
 def case_clips(ledger: Ledger, case_number: str) -> dict[str, Leaf]:
@@ -158,8 +166,20 @@ def export_case(
     purpose: str,
     via: str = "cli",
     progress: Progress | None = None,
+    station_name: str = "",
+    station_place: str = "",
+    time_zone: str = DEFAULT_TIME_ZONE,
+    language: str = "zh-CN",
+    pdf: bool = False,
 ) -> ExportResult:
     """Write the evidence package of ``case_number`` to ``out`` (a new or empty folder).
+
+    The custody report names the station (``station_name``, ``station_place``), shows
+    times in ``time_zone`` and is written in ``language`` ("zh-CN" or "en"), as the
+    station's config says (``station.*``). With ``pdf``, the report is
+    also printed to custody.pdf by headless Chromium, inside the package's sums; if
+    Chromium is missing or fails, the package is whole without it and ``pdf_note`` says
+    why and how to get it.
 
     Refuses (PackageError, nothing recorded) an empty ``who`` or ``purpose``, a case with
     no clip, and an ``out`` that is not a new or empty folder we can write. Raises
@@ -182,7 +202,19 @@ def export_case(
     created = prepare_out(out)
     try:
         return _export(
-            ledger, store, keyring, number, out, links, ingested, (who, purpose, via), progress
+            ledger,
+            store,
+            keyring,
+            number,
+            out,
+            links,
+            ingested,
+            (who, purpose, via),
+            progress,
+            (
+                ReportStation(ledger.station_id, station_name, station_place, time_zone, language),
+                pdf,
+            ),
         )
     except BaseException:
         remove_written(out, created)
@@ -199,6 +231,7 @@ def _export(
     ingested: dict[str, Leaf],
     access: tuple[str, str, str],
     progress: Progress | None,
+    report: tuple[ReportStation, bool],
 ) -> ExportResult:
     who, purpose, via = access
     with writing(ledger.conn, "ledger_export"):
@@ -243,37 +276,10 @@ def _export(
     (out / ANCHOR_FILE).write_text(anchor.text(), "utf-8")
     (out / "station.pub.pem").write_bytes(key.pem())
     (out / "station.vkey").write_text(key.text() + "\n", "utf-8")
-    verified = (
-        f"SHA-256、BLAKE3 一致，包含于签名检查点 {checkpoint.size} / SHA-256 and BLAKE3 match; "
-        f"included in signed checkpoint {checkpoint.size}"
-    )
-    custody = [
-        ClipCustody(
-            c,
-            files[c],
-            case_number,
-            ingested[c],
-            links[c],
-            _docking(events[c]),
-            events[c],
-            verified,
-        )
-        for c in links
-    ]
     at = format_at(ledger.clock())
-    (out / "custody.html").write_text(
-        render_custody(
-            case_number,
-            ledger.station_id,
-            at,
-            who,
-            purpose,
-            checkpoint.size,
-            key.text(),
-            key_fingerprint(key.public),
-            custody,
-        ),
-        "utf-8",
+    facts = ExportFacts(at, who, purpose, checkpoint.size, key.text(), key_fingerprint(key.public))
+    pdf, pdf_note = write_report(
+        out, report, facts, case_number, links, ingested, files, events, exported
     )
     manifest = _manifest(
         case_number,
@@ -291,7 +297,9 @@ def _export(
     )
     (out / "manifest.json").write_text(manifest, "utf-8")
     write_sums(out)
-    return ExportResult(out, case_number, tuple(links), len(relevant), checkpoint.size)
+    return ExportResult(
+        out, case_number, tuple(links), len(relevant), checkpoint.size, pdf, pdf_note
+    )
 
 
 def _size(ingested: Leaf) -> int:
@@ -324,10 +332,6 @@ def _copy_clips(
         source = store.path_for(str(leaf.body["sha256"]))
         _copy_checked(source, out / "clips" / files[clip_id], leaf, advance)
     return files
-
-
-def _docking(leaves: list[Leaf]) -> Leaf | None:
-    return next((leaf for leaf in leaves if leaf.kind == DOCKING_OPENED), None)
 
 
 def _manifest(
