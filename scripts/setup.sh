@@ -10,6 +10,8 @@ packages="python3-venv ffmpeg"
 extras=""
 if [ "${1:-}" = "--test" ]; then
     packages="$packages b3sum hashdeep dc3dd dcfldd coreutils util-linux exfat-fuse exfatprogs mtools"
+    # headless Chromium and a CJK font: the custody report's screenshot and PDF tests
+    packages="$packages chromium fonts-noto-cjk"
     extras="[test]"
 fi
 
