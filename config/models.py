@@ -17,6 +17,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -339,6 +340,7 @@ class CasesSection(Section):
     )
     number_pattern: str = Field(
         default=DEFAULT_PATTERN,
+        validate_default=True,
         description="The agency's case-number rule, checked wherever a number is entered "
         "(case create, link, unlink, ingest --case), after normalising (year in 〔〕, "
         "other brackets as (), full-width digits as ASCII, no spaces): {part} placeholders "
@@ -346,6 +348,7 @@ class CasesSection(Section):
     )
     number_example: str = Field(
         default=DEFAULT_EXAMPLE,
+        validate_default=True,
         description="A number that follows number_pattern, shown when a number is refused.",
     )
 
@@ -362,22 +365,28 @@ class CasesSection(Section):
         check_parts(value)
         return value
 
-    @model_validator(mode="after")
-    def _pattern_and_example(self) -> CasesSection:
-        if not self.number_pattern:
-            return self
-        regex = compile_pattern(self.number_pattern, self.number_parts)
+    @field_validator("number_pattern")
+    @classmethod
+    def _check_pattern(cls, value: str, info: ValidationInfo) -> str:
+        parts = info.data.get("number_parts")
+        if value and parts is not None:  # bad parts are reported on their own key
+            compile_pattern(value, parts)
+        return value
+
+    @field_validator("number_example")
+    @classmethod
+    def _check_example(cls, value: str, info: ValidationInfo) -> str:
+        pattern, parts = info.data.get("number_pattern"), info.data.get("number_parts")
+        if not pattern or parts is None:
+            return value
         try:
-            example = self.rule().check(self.number_example)
+            CaseNumberRule(pattern, parts, value).check(value)
         except CaseNumberError:
-            example = None
-        if example is None or regex.fullmatch(example) is None:
             raise ValueError(
-                f"number_example {toml_value(self.number_example)} does not follow "
-                f"number_pattern {toml_value(self.number_pattern)}; write a number of the "
-                "agency's that does, or fix the pattern"
-            )
-        return self
+                f"{toml_value(value)} does not follow number_pattern {toml_value(pattern)}; "
+                "write a number of the agency's that does, or fix the pattern"
+            ) from None
+        return value
 
     def rule(self) -> CaseNumberRule:
         """The rule new case numbers are checked against."""
