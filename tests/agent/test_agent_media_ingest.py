@@ -15,7 +15,12 @@ import pytest
 from media_clips import make_all
 from station_cli import ingest_json, run_cli
 
-from agent import media_times
+from agent import media_times, metadata
+from agent.anchoring import publish_checkpoint
+from agent.delivery import delivery_target
+from agent.ingest import IngestSession
+from agent.station import Station, embedded_config
+from agent.verification import verify_data_dir
 
 FOLDER = "DCIM/100MEDIA"
 NAMES = {
@@ -108,3 +113,41 @@ def test_ingest_records_class_times_and_place_in_leaf_and_catalogue(
         assert row["location"] == media["location"]
     assert rows[NAMES["sidecar"]]["track_points"] == 2
     run_cli("verify", "--data-dir", data, check=0)
+
+
+def test_a_clip_that_makes_ffprobe_hang_is_kept_flagged_and_the_session_goes_on(
+    volume: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A small deadline so the test does not wait the real 20 s: the hang is real ffprobe
+    # on a live HLS playlist that never ends.
+    monkeypatch.setattr(metadata, "PROBE_BASE_SECONDS", 1.0)
+    root = tmp_path / "REC"
+    (root / FOLDER).mkdir(parents=True)
+    shutil.copyfile(volume / FOLDER / NAMES["plus8"], root / FOLDER / "20261122_090000_0002.MP4")
+    (root / FOLDER / "20261122_085900_0001.MP4").write_text(
+        "#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXT-X-MEDIA-SEQUENCE:0\n#EXTINF:1.0,\nmissing.ts\n",
+        encoding="ascii",
+    )
+    station = Station.open(embedded_config(tmp_path / "data"))
+    report = IngestSession(station, root).run()
+    # The hung clip is the first read: the station went on to the next one.
+    assert report.ok and [o.status for o in report.outcomes] == ["new", "new"]
+    hung, after = report.outcomes
+    assert hung.media_readable is False and after.media_readable is True
+    assert hung.media_problem == "ffprobe did not finish within 1 s (killed): not fully read"
+    conn = sqlite3.connect(tmp_path / "data" / "station.db")
+    try:
+        classes = dict(
+            conn.execute(
+                "SELECT c.source_path, m.integrity FROM clip_media m JOIN clips c USING (clip_id)"
+            ).fetchall()
+        )
+    finally:
+        conn.close()
+    assert classes == {
+        f"{FOLDER}/20261122_085900_0001.MP4": "undecodable",
+        f"{FOLDER}/20261122_090000_0002.MP4": "ok",
+    }
+    publish_checkpoint(station, station.conn, delivery_target(station))
+    station.close()
+    assert verify_data_dir(tmp_path / "data").ok
