@@ -171,7 +171,9 @@ def _stream_track(
         if index is None:
             continue
         command = [ffmpeg, "-nostdin", "-v", "error", "-i", name, "-map", f"0:{index}"]
-        command += ["-c", "copy", "-f", "data", "-"]
+        # -fs: ffmpeg stops at the limit, so a hostile stream of gigabytes is not piped
+        # into the station's memory.
+        command += ["-c", "copy", "-fs", str(MAX_TRACK_BYTES), "-f", "data", "-"]
         try:
             code, out, _err = _run_tool(command, deadline, stop)
         except FfprobeMissingError:
