@@ -219,7 +219,7 @@ def details_table(clip: ClipCustody, w: Words, zone: tzinfo) -> str:
         ("clip_id", text(clip.clip_id)),
         ("original", text(body.get("source_path") or "")),
         ("recorder", text(body.get("recorder") or "")),
-        ("recorder_clock", text(body.get("recorder_time") or "")),
+        ("recorder_clock", _as_recorded(body.get("recorder_time"), w, zone)),
         ("creation_time", _as_recorded(media.get("creation_time"), w, zone)),
         ("ingested_at", text(show_time_text(clip.ingested.at, zone) or clip.ingested.at)),
         (
