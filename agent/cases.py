@@ -153,10 +153,10 @@ def link(
     (``outcome == "already linked"``); an unlink of a link that does not stand raises
     CaseError and writes nothing.
     """
-    number = check_case_number(case_number, rule)
     typed = case_number.strip()
     with transaction(conn):
         clip_id, session_id = _target(conn, clip_id, session_id)
+        number = check_case_number(case_number, rule)
         what = f"clip {clip_id}" if clip_id else f"session {session_id}"
         registered = _registered(conn, number)
         if not _would_change(ledger, number, clip_id, session_id, linked):

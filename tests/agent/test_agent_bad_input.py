@@ -16,6 +16,11 @@ from station_cli import leaf_count, run_as_auditor, run_cli
 
 from agent.cli import _subcommands, build_parser
 
+LINKED = "朝执罚〔2026〕1号"
+OPEN = "朝执罚〔2026〕2号"
+CLOSED = "朝执罚〔2026〕3号"
+NONE = "朝执罚〔2026〕404号"
+
 
 class Station:
     def __init__(self, root: Path) -> None:
@@ -49,9 +54,17 @@ def station(recorder_template: Path) -> Iterator[Station]:
     report = json.loads(proc.stdout)
     made.clip = report["clips"][0]["clip_id"]
     made.session = report["session_id"]
-    run_cli("link", "--data-dir", made.data, "--case", "K-1", "--clip", made.clip, check=0)
+    run_cli("link", "--data-dir", made.data, "--case", LINKED, "--clip", made.clip, check=0)
+    for number in (OPEN, CLOSED):
+        run_cli("case", "create", "--data-dir", made.data, "--case", number, "--subject", "张三",
+                "--category", "行政处罚", "--unit", "朝阳分局", check=0)  # fmt: skip
+    run_cli("case", "close", CLOSED, "--data-dir", made.data, "--by", "a", "--reason", "b", check=0)
     yield made
     shutil.rmtree(root, ignore_errors=True)
+
+
+_FIELDS = ("--subject", "张三", "--category", "行政处罚", "--unit", "朝阳分局")
+_WHO = ("--by", "clerk", "--reason", "why")
 
 
 def _cases(s: Station) -> list[tuple[str, tuple[str, ...], int, str]]:
@@ -85,7 +98,74 @@ def _cases(s: Station) -> list[tuple[str, tuple[str, ...], int, str]]:
         ("link", ("--data-dir", d, "--case", " ", "--clip", s.clip), 2, "case number"),
         ("link", ("--data-dir", missing, "--case", "K-2", "--clip", s.clip), 2, "no station"),
         ("link", ("--data-dir", d, "--case", "K-2"), 2, "--clip"),
-        ("unlink", ("--data-dir", d, "--case", "K-1", "--session", "Snothere"), 2, "session"),
+        ("unlink", ("--data-dir", d, "--case", LINKED, "--session", "Snothere"), 2, "session"),
+        ("link", ("--data-dir", d, "--case", "K-3", "--clip", s.clip), 2, "number_pattern"),
+        (
+            "unlink",
+            ("--data-dir", d, "--case", "朝执罚[2026]2号", "--clip", s.clip),
+            2,
+            "not linked",
+        ),
+        ("unlink", ("--data-dir", d, "--case", "K-1", "--clip", s.clip), 2, "e.g. 朝执罚"),
+        (
+            "ingest",
+            (str(r / "mount" / "REC0001"), "--data-dir", d, "--case", "K-3"),
+            2,
+            "number_pattern",
+        ),
+        ("case", ("--data-dir", d), 2, "ACTION"),
+        ("case", ("create", "--data-dir", d, "--case", "K-3", *_FIELDS), 2, "{year}"),
+        ("case", ("create", "--data-dir", d, "--case", "朝执罚（2026）2号", *_FIELDS), 2, "exists"),
+        ("case", ("create", "--data-dir", d, "--case", NONE, "--subject", "s"), 2, "--category"),
+        (
+            "case",
+            ("create", "--data-dir", d, "--case", NONE, *_FIELDS, "--subject", " "),
+            2,
+            "empty",
+        ),
+        (
+            "case",
+            ("create", "--data-dir", d, "--case", NONE, *_FIELDS, "--starts", "昨天"),
+            2,
+            "ISO",
+        ),
+        (
+            "case",
+            ("create", "--data-dir", d, "--case", NONE, *_FIELDS, "--ends", "2026-11-22T08:00"),
+            2,
+            "time zone",
+        ),
+        (
+            "case",
+            ("create", "--data-dir", d, "--case", NONE, *_FIELDS, "--sensitivity", "x"),
+            2,
+            "choice",
+        ),
+        ("case", ("create", "--data-dir", missing, "--case", NONE, *_FIELDS), 2, "no station"),
+        ("case", ("show", NONE, "--data-dir", d), 2, "no case"),
+        ("case", ("show", " ", "--data-dir", d), 2, "empty"),
+        ("case", ("show", OPEN, "--data-dir", missing), 2, "no station"),
+        ("case", ("list", "--data-dir", missing), 2, "no station"),
+        ("case", ("list", "--data-dir", d, "--open", "--closed"), 2, "not allowed"),
+        ("case", ("edit", OPEN, "--data-dir", d, "--by", "a", "--reason", "b"), 2, "say what"),
+        (
+            "case",
+            ("edit", OPEN, "--data-dir", d, "--subject", "张三", *_WHO),
+            2,
+            "nothing to change",
+        ),
+        (
+            "case",
+            ("edit", OPEN, "--data-dir", d, "--whole-process", "maybe", *_WHO),
+            2,
+            "yes or no",
+        ),
+        ("case", ("edit", NONE, "--data-dir", d, "--unit", "u2", *_WHO), 2, "no case"),
+        ("case", ("edit", CLOSED, "--data-dir", d, "--unit", "u2", *_WHO), 2, "closed"),
+        ("case", ("edit", OPEN, "--data-dir", d, "--unit", "u2", "--by", "a"), 2, "--reason"),
+        ("case", ("close", NONE, "--data-dir", d, *_WHO), 2, "no case"),
+        ("case", ("close", CLOSED, "--data-dir", d, *_WHO), 2, "closed"),
+        ("case", ("close", OPEN, "--data-dir", d, "--by", " ", "--reason", "b"), 2, "--by"),
         (
             "fetch",
             ("cnothere", "--data-dir", d, "--out", str(r / "o1"), "--who", "a", "--purpose", "b"),
@@ -129,7 +209,7 @@ def _cases(s: Station) -> list[tuple[str, tuple[str, ...], int, str]]:
                 "--data-dir",
                 d,
                 "--case",
-                "K-1",
+                LINKED,
                 "--out",
                 "/proc/evidock-x",
                 "--who",
@@ -146,7 +226,7 @@ def _cases(s: Station) -> list[tuple[str, tuple[str, ...], int, str]]:
                 "--data-dir",
                 d,
                 "--case",
-                "K-1",
+                LINKED,
                 "--out",
                 "/etc/hostname",
                 "--who",
@@ -174,7 +254,7 @@ def _cases(s: Station) -> list[tuple[str, tuple[str, ...], int, str]]:
             2,
             "K-404",
         ),
-        ("export", ("--data-dir", d, "--case", "K-1", "--out", str(r / "p1")), 2, "--who"),
+        ("export", ("--data-dir", d, "--case", LINKED, "--out", str(r / "p1")), 2, "--who"),
         ("verify-package", (missing,), 2, "folder"),
         ("verify-package", (str(not_package),), 2, "not an evidence package"),
         ("pubkey", ("--data-dir", missing), 2, "station"),
@@ -241,7 +321,7 @@ def test_an_unprivileged_auditor_can_verify_and_cannot_write(station: Station) -
         "--data-dir",
         station.data,
         "--case",
-        "K-9",
+        "朝执罚〔2026〕9号",
         "--clip",
         station.clip,
         cwd=station.root,
