@@ -107,22 +107,21 @@ def test_package_verifies_offline_with_standard_tools(station: Station, tmp_path
     html = (moved / "custody.html").read_text()
     for text in (
         "保管链",
-        "Chain-of-custody",
+        "证据保管链报告",
         CASE,
         "证明对象",
-        "Object of proof",
         "违法停车现场",
         "DSJ-A1-0042",
         "警号010203",
         "+31.2304+121.4737/",
         "2026-11-22T00:30:15Z",
         "station-07",
-        "SHA-256 and BLAKE3 match",
+        "SHA-256、BLAKE3 一致",
         "检察官 A-17",
-        "accessed",
-        "uploaded",
+        "调阅",
+        "上传中心存储",
         station.key.verifier.fingerprint(),
-        "bundled in this package, not pinned",
+        "随本包提供，未经固定",
         "公钥指纹",
     ):
         assert text in html, text
