@@ -65,7 +65,7 @@ from ledger.leaf import (
     Leaf,
 )
 from ledger.log import Ledger, format_at, writing
-from ledger.membership import case_key, case_members
+from ledger.membership import case_key, case_members, same_case
 from ledger.receipt import TlogProof, verify_proof
 
 _COPY = 1 << 20
@@ -112,7 +112,8 @@ def _custody_leaves(ledger: Ledger, clip_id: str, case_number: str, size: int) -
     return [
         leaf
         for index, leaf in sorted(leaves.items())
-        if index < size and (leaf.kind not in links or leaf.body.get("case_number") == case_number)
+        if index < size
+        and (leaf.kind not in links or same_case(leaf.body.get("case_number"), case_number))
     ]
 
 

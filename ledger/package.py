@@ -42,6 +42,7 @@ from ledger.leaf import (
     CLIP_REDOCKED,
     Leaf,
 )
+from ledger.membership import same_case
 from ledger.pinning import pin_key
 from ledger.receipt import verify_proof
 from ledger.report import STATUS_OK, STATUS_PROBLEMS, STATUS_UNSIGNED
@@ -397,7 +398,12 @@ def _check_link(
 ) -> None:
     """The leaf that put the clip in the case links it (or a session it was seen in)."""
     link = leaves.get(_index(clip.get("linked_by_leaf")))
-    if link is None or link.kind != CASE_LINKED or link.body["case_number"] != case_number:
+    if (
+        link is None
+        or link.kind != CASE_LINKED
+        or not isinstance(case_number, str)
+        or not same_case(link.body["case_number"], case_number)
+    ):
         report.problems.append(
             f"clip {clip_id}: the case.linked leaf that put it in the case is missing"
         )

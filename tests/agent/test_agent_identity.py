@@ -76,9 +76,9 @@ def test_every_leaf_writing_command_keeps_a_non_default_station_verifiable(
     session, clip = report["session_id"], report["clips"][0]["clip_id"]
 
     steps: list[tuple[str, ...]] = [
-        ("link", "--data-dir", str(data), "--case", "A-1", "--session", session),
-        ("unlink", "--data-dir", str(data), "--case", "A-1", "--session", session),
-        ("link", "--data-dir", str(data), "--case", "A-1", "--clip", clip),
+        ("link", "--data-dir", str(data), "--case", "朝执罚〔2026〕1号", "--session", session),
+        ("unlink", "--data-dir", str(data), "--case", "朝执罚〔2026〕1号", "--session", session),
+        ("link", "--data-dir", str(data), "--case", "朝执罚〔2026〕1号", "--clip", clip),
         (
             "fetch",
             clip,
@@ -97,7 +97,7 @@ def test_every_leaf_writing_command_keeps_a_non_default_station_verifiable(
             "--data-dir",
             str(data),
             "--case",
-            "A-1",
+            "朝执罚〔2026〕1号",
             "--out",
             str(tmp_path / "pkg"),
             "--who",
@@ -122,7 +122,7 @@ def test_every_leaf_writing_command_keeps_a_non_default_station_verifiable(
     assert _stations(data) == {STATION}
     _verify(data)
     # --config alone is enough for every station command.
-    run_cli("link", "--config", config, "--case", "A-2", "--clip", clip, check=0)
+    run_cli("link", "--config", config, "--case", "朝执罚〔2026〕2号", "--clip", clip, check=0)
     run_cli("proof", clip, "--config", config, "--out", tmp_path / "receipt", check=0)
     run_cli("verify", "--config", config, check=0)
     assert run_cli("pubkey", "--config", config, "--note", check=0).stdout.startswith(

@@ -79,9 +79,9 @@ def test_verify_escapes_a_name_found_in_the_store(recorder: Path, tmp_path: Path
 
 def test_verify_package_escapes_a_name_added_to_the_package(recorder: Path, tmp_path: Path) -> None:
     data, out = tmp_path / "data", tmp_path / "package"
-    run_cli("ingest", recorder, "--data-dir", data, "--case", "CASE-1", check=0)
+    run_cli("ingest", recorder, "--data-dir", data, "--case", "朝执罚〔2026〕7号", check=0)
     run_cli(
-        "export", "--data-dir", data, "--case", "CASE-1", "--out", out,
+        "export", "--data-dir", data, "--case", "朝执罚〔2026〕7号", "--out", out,
         "--who", "auditor", "--purpose", "review", check=0,
     )  # fmt: skip
     (out / f"clips/{HOSTILE}added\nOK: every file matches").write_bytes(b"slipped in")
