@@ -10,17 +10,25 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 from typing import Any
 
 from agent import case_records
 from agent.case_records import CaseRecord
 from agent.case_show import case_view, print_case, shown_value
 from agent.cases import link
+from agent.database import DB_NAME, open_readonly
 from agent.errors import CaseError
-from agent.station_args import add_station_options, open_station, sign
+from agent.station_args import (
+    UsageError,
+    add_station_options,
+    open_station,
+    sign,
+    station_data_dir,
+)
 from config.case_numbers import SENSITIVITIES, fold_case_number
 from config.common import printable
-from ledger import case_members
+from ledger import Ledger, case_members
 
 
 def _yes_no(value: str) -> bool:
@@ -133,9 +141,26 @@ def cmd_close(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_only(args: argparse.Namespace) -> tuple[sqlite3.Connection, Ledger]:
+    """The station's catalogue and ledger, read-only: an auditor who may read the data
+    dir (or a copy of it) can look at cases, and looking never writes."""
+    conn = open_readonly(station_data_dir(args) / DB_NAME)
+    tables = {str(row[0]) for row in conn.execute("SELECT name FROM sqlite_master")}
+    if "cases" not in tables:
+        conn.close()
+        raise UsageError(
+            "this station's database predates case records: run any command that writes "
+            "to it (e.g. `evidock deliver`) or the daemon once to update it"
+        )
+    return conn, Ledger(conn, station_id="read-only")
+
+
 def cmd_show(args: argparse.Namespace) -> int:
-    station = open_station(args)
-    case = case_view(station.conn, station.ledger(), args.number)
+    conn, ledger = _read_only(args)
+    try:
+        case = case_view(conn, ledger, args.number)
+    finally:
+        conn.close()
     if args.json:
         print(json.dumps(case, ensure_ascii=False, indent=1))
     else:
@@ -152,13 +177,15 @@ def _unregistered(conn: Any, registered: set[str]) -> list[str]:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    station = open_station(args)
+    conn, ledger = _read_only(args)
     state = "open" if args.open else "closed" if args.closed else None
-    cases = case_records.list_cases(station.conn, state)
-    ledger = station.ledger()
-    counts = {c.case_number: len(case_members(ledger, c.case_number)) for c in cases}
-    everyone = {c.case_number for c in case_records.list_cases(station.conn)}
-    loose = _unregistered(station.conn, everyone) if state is None else []
+    try:
+        cases = case_records.list_cases(conn, state)
+        counts = {c.case_number: len(case_members(ledger, c.case_number)) for c in cases}
+        everyone = {c.case_number for c in case_records.list_cases(conn)}
+        loose = _unregistered(conn, everyone) if state is None else []
+    finally:
+        conn.close()
     if args.json:
         rows = [{**c.as_json(), "clips": counts[c.case_number]} for c in cases]
         print(json.dumps({"cases": rows, "unregistered": loose}, ensure_ascii=False, indent=1))
@@ -232,12 +259,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     p = sub.add_parser("show", help="a case: its fields, its history, its links and clips")
     p.add_argument("number", help="case number (any form: brackets, full-width digits)")
-    add_station_options(p)
+    add_station_options(p, read_only=True)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_show)
 
     p = sub.add_parser("list", help="the station's cases")
-    add_station_options(p)
+    add_station_options(p, read_only=True)
     state = p.add_mutually_exclusive_group()
     state.add_argument("--open", action="store_true", help="open cases only")
     state.add_argument("--closed", action="store_true", help="closed cases only")

@@ -6,6 +6,7 @@ A new command without a case here fails ``test_every_command_has_bad_input_cases
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -311,6 +312,12 @@ def test_an_unprivileged_auditor_can_verify_and_cannot_write(station: Station) -
     assert proc.returncode == 0, (proc.stdout, proc.stderr)
     proc = run_as_auditor("pubkey", "--data-dir", station.data, cwd=station.root)
     assert proc.returncode == 0 and "BEGIN PUBLIC KEY" in proc.stdout, proc.stderr
+    # Looking at cases reads the station, read-only: an auditor may.
+    proc = run_as_auditor("case", "list", "--data-dir", station.data, "--json", cwd=station.root)
+    assert proc.returncode == 0, (proc.stdout, proc.stderr)
+    assert json.loads(proc.stdout)["unregistered"] == [LINKED]
+    proc = run_as_auditor("case", "show", LINKED, "--data-dir", station.data, cwd=station.root)
+    assert proc.returncode == 0 and station.clip in proc.stdout, (proc.stdout, proc.stderr)
     # The private key stays private.
     keys = station.data / "keys"
     private = [p for p in keys.iterdir() if p.suffix == ".ed25519"]
