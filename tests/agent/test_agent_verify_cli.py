@@ -22,6 +22,7 @@ from ledger import Ledger, StationKey, origin_for
 from ledger.checkpoint import Checkpoint, sign_checkpoint
 from ledger.receipt import TlogProof
 
+CASE = "朝执罚〔2026〕42号"  # a number the agency's default rule takes
 NOT_ANCHORED = (
     "not anchored: this proves consistency with the station's own key, "
     "not that history was not rewritten"
@@ -73,7 +74,7 @@ class Made:
 
 def _ingest(recorder: Path, root: Path, *extra: str | Path) -> Made:
     data = root / "data"
-    proc = run_cli("ingest", recorder, "--data-dir", data, "--json", "--case", "朝执罚〔2026〕42号", *extra)
+    proc = run_cli("ingest", recorder, "--data-dir", data, "--json", "--case", CASE, *extra)
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     return Made(root, data, report["session_id"], [c["clip_id"] for c in report["clips"]])
@@ -171,7 +172,7 @@ def test_one_rule_set_the_reproduction_with_station_bj_cy_02(
         f'[delivery]\ncentral_dir = "{tmp_path / "central"}"\n',
         "utf-8",
     )
-    proc = run_cli("ingest", recorder, "--config", config, "--case", "朝执罚〔2026〕42号", "--json", check=0)
+    proc = run_cli("ingest", recorder, "--config", config, "--case", CASE, "--json", check=0)
     clips = [c["clip_id"] for c in json.loads(proc.stdout)["clips"]]
     made = Made(tmp_path, tmp_path / "data", "", clips)
     made.append_unsigned("station-01")
@@ -180,7 +181,7 @@ def test_one_rule_set_the_reproduction_with_station_bj_cy_02(
     line = f"leaf {bad}: station 'station-01' is not 'bj-cy-02'"
     assert line in run_cli("verify", "--data-dir", made.data, check=1).stdout
     run_cli(
-        "export", "--data-dir", made.data, "--case", "朝执罚〔2026〕42号", "--out", tmp_path / "pkg",
+        "export", "--data-dir", made.data, "--case", CASE, "--out", tmp_path / "pkg",
         "--who", "auditor", "--purpose", "review", check=0,
     )  # fmt: skip
     package = run_cli("verify-package", tmp_path / "pkg", "--pubkey", made.pem, check=1)
@@ -192,7 +193,7 @@ def test_one_rule_set_the_reproduction_with_station_bj_cy_02(
 
 def _export(made: Made, out: Path) -> None:
     run_cli(
-        "export", "--data-dir", made.data, "--case", "朝执罚〔2026〕42号", "--out", out, "--who", "检察官 A-17",
+        "export", "--data-dir", made.data, "--case", CASE, "--out", out, "--who", "检察官 A-17",
         "--purpose", "起诉审查", check=0,
     )  # fmt: skip
 
@@ -327,11 +328,11 @@ def test_export_refuses_a_bad_out_before_any_leaf(
         (str(read_only_folder / "sub"), "cannot create"),
     ):
         proc = run_cli(
-            "export", "--data-dir", made.data, "--case", "朝执罚〔2026〕42号", "--out", out, "--who", "a",
+            "export", "--data-dir", made.data, "--case", CASE, "--out", out, "--who", "a",
             "--purpose", "b",
         )  # fmt: skip
         _one_line(proc, word)
-    missing = run_cli("export", "--data-dir", made.data, "--case", "朝执罚〔2026〕42号", "--out", tmp_path / "o")
+    missing = run_cli("export", "--data-dir", made.data, "--case", CASE, "--out", tmp_path / "o")
     assert missing.returncode == 2 and "--who, --purpose" in missing.stderr
     assert made.leaves() == before and not (tmp_path / "o").exists()
 
@@ -359,7 +360,7 @@ def test_progress_on_a_narrow_terminal(made: Made, tmp_path: Path) -> None:
     assert "MB/s" in shown and "left" in shown
     assert all(len(part) <= 39 for part in _drawn(shown)), _drawn(shown)
     code, out, shown = _on_a_terminal(
-        60, "export", "--data-dir", made.data, "--case", "朝执罚〔2026〕42号", "--out", tmp_path / "pkg",
+        60, "export", "--data-dir", made.data, "--case", CASE, "--out", tmp_path / "pkg",
         "--who", "a", "--purpose", "b",
     )  # fmt: skip
     assert code == 0 and "export: " in shown and "MB/s" in shown
