@@ -33,4 +33,35 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX cases_open ON cases (closed_at, case_number);
     ALTER TABLE case_links ADD COLUMN case_number_typed TEXT;
     """,
+    # Incident feeds: each incident of an imported feed (its incident.imported leaf is
+    # ``leaf_index``), one row per incident however often the feed is imported again;
+    # and the review list of matches the station will not guess (two cases overlap a
+    # clip, or none overlaps but one is close), each naming the import that raised it.
+    """
+    CREATE TABLE incidents (
+        id INTEGER PRIMARY KEY,
+        case_number TEXT NOT NULL,
+        case_number_typed TEXT NOT NULL,
+        officer TEXT NOT NULL,
+        starts TEXT NOT NULL,
+        ends TEXT NOT NULL,
+        subject TEXT,
+        category TEXT,
+        unit TEXT,
+        source TEXT NOT NULL,
+        line INTEGER NOT NULL,
+        leaf_index INTEGER NOT NULL,
+        UNIQUE (case_number, officer, starts, ends)
+    );
+    CREATE INDEX incidents_officer ON incidents (officer, starts);
+    CREATE TABLE link_reviews (
+        id INTEGER PRIMARY KEY,
+        clip_id TEXT NOT NULL REFERENCES clips (clip_id),
+        reason TEXT NOT NULL CHECK (reason IN ('ambiguous', 'close')),
+        candidates TEXT NOT NULL,
+        at TEXT NOT NULL,
+        import_leaf INTEGER NOT NULL,
+        UNIQUE (clip_id, reason, candidates)
+    );
+    """,
 )
