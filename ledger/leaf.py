@@ -41,6 +41,7 @@ OFFICER_ASSIGNED: Final = "officer.assigned"
 CASE_OPENED: Final = "case.opened"
 CASE_CHANGED: Final = "case.changed"
 CASE_CLOSED: Final = "case.closed"
+INCIDENT_IMPORTED: Final = "incident.imported"
 
 _CASE_KEYS = frozenset(
     {"clip_id", "session_id", "case_number", "officer", "object_of_proof", "reason"}
@@ -87,6 +88,7 @@ KINDS: Final[dict[str, frozenset[str]]] = {
     CASE_OPENED: frozenset({"case_number", "case_number_typed", "by", *CASE_FIELDS}),
     CASE_CHANGED: frozenset({"case_number", "changes", "previous", "by", "reason"}),
     CASE_CLOSED: frozenset({"case_number", "by", "reason"}),
+    INCIDENT_IMPORTED: frozenset({"source", "file_sha256", "incidents", "rejected", "by"}),
 }
 
 TOP_LEVEL_KEYS: Final = ("at", "body", "index", "kind", "prev", "station", "v")

@@ -35,6 +35,7 @@ from ledger.leaf import (
     CONFIG_CHANGED,
     DOCKING_CLOSED,
     DOCKING_OPENED,
+    INCIDENT_IMPORTED,
     KEY_ROTATED,
     KINDS,
     OFFICER_ASSIGNED,
@@ -86,6 +87,10 @@ def _list(value: Any) -> bool:
     return type(value) is list
 
 
+def _object_list(value: Any) -> bool:
+    return type(value) is list and all(type(item) is dict for item in value)
+
+
 def _object_or_null(value: Any) -> bool:
     return value is None or type(value) is dict
 
@@ -116,6 +121,7 @@ _WHAT: Final[dict[_Check, str]] = {
     _sha256_list: "a list of 64-hex-digit hashes",
     _text_list: "a list of strings",
     _list: "a list",
+    _object_list: "a list of objects",
     _window_hash: f"one of {', '.join(WINDOW_HASHES)}",
     _object_or_null: "an object or null",
     _boolean: "true or false",
@@ -213,6 +219,13 @@ BODY_TYPES: Final[dict[str, dict[str, _Check]]] = {
         "reason": _text,
     },
     CASE_CLOSED: {"case_number": _text, "by": _text, "reason": _text},
+    INCIDENT_IMPORTED: {
+        "source": _text,
+        "file_sha256": _sha256,
+        "incidents": _object_list,
+        "rejected": _object_list,
+        "by": _text_or_null,
+    },
 }
 
 
