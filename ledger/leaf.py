@@ -42,6 +42,8 @@ CASE_OPENED: Final = "case.opened"
 CASE_CHANGED: Final = "case.changed"
 CASE_CLOSED: Final = "case.closed"
 INCIDENT_IMPORTED: Final = "incident.imported"
+ACCESS_REFUSED: Final = "access.refused"
+CLIP_SENSITIVITY_SET: Final = "clip.sensitivity_set"
 
 _CASE_KEYS = frozenset(
     {"clip_id", "session_id", "case_number", "officer", "object_of_proof", "reason"}
@@ -89,6 +91,10 @@ KINDS: Final[dict[str, frozenset[str]]] = {
     CASE_CHANGED: frozenset({"case_number", "changes", "previous", "by", "reason"}),
     CASE_CLOSED: frozenset({"case_number", "by", "reason"}),
     INCIDENT_IMPORTED: frozenset({"source", "file_sha256", "incidents", "rejected", "by"}),
+    ACCESS_REFUSED: frozenset(
+        {"clip_id", "case_number", "who", "purpose", "action", "via", "sensitivity", "reason"}
+    ),
+    CLIP_SENSITIVITY_SET: frozenset({"clip_id", "sensitivity", "previous", "by", "reason"}),
 }
 
 TOP_LEVEL_KEYS: Final = ("at", "body", "index", "kind", "prev", "station", "v")

@@ -20,6 +20,7 @@ from config.case_numbers import CASE_FIELDS, SENSITIVITIES
 from config.window_hash import WINDOW_HASHES
 from ledger.errors import LeafFormatError
 from ledger.leaf import (
+    ACCESS_REFUSED,
     CASE_CHANGED,
     CASE_CLOSED,
     CASE_EXPORTED,
@@ -30,6 +31,7 @@ from ledger.leaf import (
     CLIP_INGESTED,
     CLIP_PURGED,
     CLIP_REDOCKED,
+    CLIP_SENSITIVITY_SET,
     CLIP_UPLOADED,
     CLOCK_ADJUSTED,
     CONFIG_CHANGED,
@@ -226,6 +228,23 @@ BODY_TYPES: Final[dict[str, dict[str, _Check]]] = {
         "rejected": _object_list,
         "by": _text_or_null,
     },
+    ACCESS_REFUSED: {
+        "clip_id": _text_or_null,
+        "case_number": _text_or_null,
+        "who": _text,
+        "purpose": _text,
+        "action": _text,
+        "via": _text,
+        "sensitivity": _sensitivity,
+        "reason": _text,
+    },
+    CLIP_SENSITIVITY_SET: {
+        "clip_id": _text,
+        "sensitivity": _sensitivity,
+        "previous": _sensitivity,
+        "by": _text,
+        "reason": _text,
+    },
 }
 
 
@@ -262,6 +281,8 @@ def body_problem(kind: str, body: dict[str, Any]) -> str | None:
     ]
     if kind in (CASE_LINKED, CASE_UNLINKED) and not (body["clip_id"] or body["session_id"]):
         wrong.append("it names neither a clip_id nor a session_id")
+    if kind == ACCESS_REFUSED and not (body["clip_id"] or body["case_number"]):
+        wrong.append("it names neither a clip_id nor a case_number")
     if kind == CASE_CHANGED and type(body["changes"]) is dict and not body["changes"]:
         wrong.append("changes names no field")
     if wrong:
