@@ -64,4 +64,24 @@ MIGRATIONS: tuple[str, ...] = (
         UNIQUE (clip_id, reason, candidates)
     );
     """,
+    # A clip's own sensitivity (the clip.sensitivity_set leaves; no row: normal) and the
+    # retention last computed for each clip (agent.retention): a derived copy for SQL
+    # readers, refreshed by `evidock retention`; the purge asks retention_of() afresh.
+    """
+    CREATE TABLE clip_sensitivity (
+        clip_id TEXT PRIMARY KEY REFERENCES clips (clip_id),
+        sensitivity TEXT NOT NULL CHECK (sensitivity IN ('normal', 'privacy', 'secret')),
+        set_by TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        set_at TEXT NOT NULL,
+        leaf_index INTEGER NOT NULL
+    );
+    CREATE TABLE clip_retention (
+        clip_id TEXT PRIMARY KEY REFERENCES clips (clip_id),
+        category TEXT NOT NULL,
+        keep_until TEXT,
+        decided_by TEXT,
+        computed_at TEXT NOT NULL
+    );
+    """,
 )
