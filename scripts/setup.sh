@@ -12,6 +12,9 @@ if [ "${1:-}" = "--test" ]; then
     packages="$packages b3sum hashdeep dc3dd dcfldd coreutils util-linux exfat-fuse exfatprogs mtools"
     # headless Chromium and a CJK font: the custody report's screenshot and PDF tests
     packages="$packages chromium fonts-noto-cjk"
+    # the real servers the delivery tests start on loopback (scripts/services.sh alone
+    # installs just these): Mosquitto, and a single-node Ceph cluster with its S3 gateway
+    packages="$packages mosquitto mosquitto-clients ceph-mon ceph-osd radosgw openssl"
     extras="[test]"
 fi
 
