@@ -1,5 +1,10 @@
 """Supervised access to footage (调阅监督): every read of a clip out of the station says
-who reads it and why, and is a ``clip.accessed`` leaf committed before a byte is read."""
+who reads it and why, and is a ``clip.accessed`` leaf committed before a byte is read.
+
+A clip marked privacy or secret (its own mark or a case's, ``agent.sensitivity``) is read
+only by a person the station's ``[sensitivity]`` config allows; anyone else is refused
+before the output file is made or a byte is read, and the refusal is an
+``access.refused`` leaf."""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from pathlib import Path
 
 from agent.database import transaction
 from agent.errors import EvidockError
+from agent.sensitivity import check_fetch
 from agent.station import Station
 from hashing import NotRegularFileError
 
@@ -20,6 +26,10 @@ _CHUNK = 1024 * 1024
 
 class AccessError(EvidockError):
     """The access cannot be granted as asked; the message says what to give."""
+
+
+class AccessRefused(AccessError):
+    """The person may not see what they asked for; the refusal is on record."""
 
 
 class AccessIntegrityError(EvidockError):
@@ -44,6 +54,13 @@ def fetch_clip(
     row = conn.execute("SELECT sha256 FROM clips WHERE clip_id = ?", (clip_id,)).fetchone()
     if row is None:
         raise AccessError(f"no clip {clip_id} on this station")
+    # Decided first: a refused person's attempt is recorded whatever --out they gave.
+    refused = check_fetch(
+        conn, station.ledger(conn), station.config.sensitivity, clip_id,
+        who=who, purpose=purpose, via=via,
+    )  # fmt: skip
+    if refused is not None:
+        raise AccessRefused(refused)
     _check_new(out)
     try:
         # Made before the access is recorded, so a place that cannot be written is refused

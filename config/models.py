@@ -32,6 +32,7 @@ from config.case_numbers import (
     compile_pattern,
 )
 from config.phrasing import close_matches, either, quoted_list, toml_value
+from config.policy import RetentionSection, SensitivitySection
 
 Algorithm = Literal["sha256", "blake3", "sm3"]
 
@@ -401,3 +402,9 @@ class StationConfig(Section):
     ledger: LedgerSection = Field(default_factory=LedgerSection, description="Ledger.")
     delivery: DeliverySection = Field(default_factory=DeliverySection, description="Upload.")
     cases: CasesSection = Field(default_factory=CasesSection, description="Case numbers.")
+    sensitivity: SensitivitySection = Field(
+        default_factory=SensitivitySection, description="Who may see privacy and secret footage."
+    )
+    retention: RetentionSection = Field(
+        default_factory=RetentionSection, description="How long footage is kept."
+    )
