@@ -44,6 +44,7 @@ CASE_CLOSED: Final = "case.closed"
 INCIDENT_IMPORTED: Final = "incident.imported"
 ACCESS_REFUSED: Final = "access.refused"
 CLIP_SENSITIVITY_SET: Final = "clip.sensitivity_set"
+COMMAND_RECEIVED: Final = "command.received"
 
 _CASE_KEYS = frozenset(
     {"clip_id", "session_id", "case_number", "officer", "object_of_proof", "reason"}
@@ -95,6 +96,7 @@ KINDS: Final[dict[str, frozenset[str]]] = {
         {"clip_id", "case_number", "who", "purpose", "action", "via", "sensitivity", "reason"}
     ),
     CLIP_SENSITIVITY_SET: frozenset({"clip_id", "sensitivity", "previous", "by", "reason"}),
+    COMMAND_RECEIVED: frozenset({"request_id", "command", "args", "by", "via"}),
 }
 
 TOP_LEVEL_KEYS: Final = ("at", "body", "index", "kind", "prev", "station", "v")

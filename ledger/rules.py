@@ -34,6 +34,7 @@ from ledger.leaf import (
     CLIP_SENSITIVITY_SET,
     CLIP_UPLOADED,
     CLOCK_ADJUSTED,
+    COMMAND_RECEIVED,
     CONFIG_CHANGED,
     DOCKING_CLOSED,
     DOCKING_OPENED,
@@ -244,6 +245,13 @@ BODY_TYPES: Final[dict[str, dict[str, _Check]]] = {
         "previous": _sensitivity,
         "by": _text,
         "reason": _text,
+    },
+    COMMAND_RECEIVED: {
+        "request_id": _text,
+        "command": _text,
+        "args": _object_or_null,
+        "by": _text_or_null,
+        "via": _text,
     },
 }
 

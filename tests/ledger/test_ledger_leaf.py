@@ -137,7 +137,7 @@ def test_any_json_body_round_trips_to_the_same_bytes(body: dict[str, Any], index
 
 
 def test_every_kind_of_the_seam_table_is_known_with_its_keys() -> None:
-    assert len(KINDS) == 22
+    assert len(KINDS) == 23
     assert {"clip_id", "sha256", "windows", "window_size", "media"} <= KINDS["clip.ingested"]
     assert KINDS["case.linked"] == KINDS["case.unlinked"]
 
