@@ -30,4 +30,22 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE upload_jobs ADD COLUMN parts TEXT;
     ALTER TABLE upload_jobs ADD COLUMN failure TEXT;
     """,
+    # The MQTT outbox: what the station publishes, in seq order, each row deleted only
+    # after the broker's PUBACK (uploader.mqtt_outbox). AUTOINCREMENT: a seq is never
+    # reused, even after every row was sent, so a consumer de-duplicates by it.
+    # mqtt_marks: how far the agent has turned its ledger into events (and the like),
+    # moved in the same transaction as the rows it added.
+    """
+    CREATE TABLE mqtt_outbox (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        topic TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        retain INTEGER NOT NULL DEFAULT 0 CHECK (retain IN (0, 1)),
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE mqtt_marks (
+        name TEXT PRIMARY KEY,
+        position INTEGER NOT NULL
+    );
+    """,
 )
