@@ -37,6 +37,7 @@ from config.policy import RetentionSection, SensitivitySection
 Algorithm = Literal["sha256", "blake3", "sm3"]
 
 _STATION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_CREDENTIAL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _UTC_OFFSET = re.compile(r"^\s*(UTC|GMT|Z)?\s*[+-]\s*\d", re.IGNORECASE)
 DEFAULT_TIME_ZONE = "Asia/Shanghai"
 
@@ -394,6 +395,122 @@ class CasesSection(Section):
         return CaseNumberRule(self.number_pattern, self.number_parts, self.number_example)
 
 
+class MqttSection(Section):
+    host: str = Field(
+        default="",
+        description="Host name or address of the agency's MQTT broker; empty: the station "
+        "publishes nothing over MQTT (docs/mqtt.md).",
+    )
+    port: int = Field(
+        default=1883,
+        strict=True,
+        ge=1,
+        le=65535,
+        description="The broker's port (1883 plain, 8883 is the usual TLS port).",
+    )
+    tls: bool = Field(
+        default=False,
+        description="Connect over TLS, trusting the system's CAs (or ca_file when given).",
+    )
+    ca_file: FolderPath | None = Field(
+        default=None,
+        description="CA certificate (PEM) the broker's certificate must chain to; "
+        "setting it turns TLS on.",
+    )
+    username: str = Field(
+        default="",
+        description="The station's account on the broker. Commands from IT are taken only "
+        "over a connection authenticated with it (and the broker's ACL, docs/mqtt.md).",
+    )
+    password_file: str = Field(
+        default="",
+        description="Where the password is read at start, never the password itself: a "
+        "bare name is a systemd credential ($CREDENTIALS_DIRECTORY/NAME, LoadCredential=), "
+        "a full path a file only its owner may read (mode 0600 or 0400).",
+    )
+    topic_prefix: str = Field(
+        default="",
+        description="Topics are PREFIX/status, /events, /checkpoints, /commands and "
+        "/replies/<request id>; empty: evidock/<station id>.",
+    )
+    keepalive_seconds: int = Field(
+        default=60,
+        strict=True,
+        ge=5,
+        le=3600,
+        description="MQTT keepalive: the broker publishes the station's last will "
+        "(status offline) about 1.5 times this after the station went silent.",
+    )
+    max_in_flight: int = Field(
+        default=20,
+        strict=True,
+        ge=1,
+        le=1000,
+        description="Messages published and not yet acknowledged by the broker, at most.",
+    )
+    status_seconds: int = Field(
+        default=60,
+        strict=True,
+        ge=5,
+        le=3600,
+        description="The retained status is published on every change and at least this often.",
+    )
+
+    @field_validator("host", "username")
+    @classmethod
+    def _no_spaces(cls, value: str) -> str:
+        if value != value.strip() or "\0" in value:
+            raise ValueError(f"{toml_value(value)} has spaces around it; write it without")
+        return value
+
+    @field_validator("password_file")
+    @classmethod
+    def _credential(cls, value: str) -> str:
+        if not value:
+            return value
+        if "/" in value:
+            if not value.startswith("/") or "\0" in value:
+                raise ValueError(
+                    f"{toml_value(value)} is neither a credential name nor a full path; write "
+                    'a systemd credential name such as "mqtt-password" or a full path'
+                )
+            return value
+        if not _CREDENTIAL_NAME.fullmatch(value):
+            raise ValueError(
+                f"{toml_value(value)} is not a usable credential name; use letters, digits, "
+                '".", "_" or "-", such as "mqtt-password" (LoadCredential=mqtt-password:...)'
+            )
+        return value
+
+    @field_validator("topic_prefix")
+    @classmethod
+    def _topic_prefix(cls, value: str) -> str:
+        if not value:
+            return value
+        levels = value.split("/")
+        if any(c in value for c in "+#\0") or value.startswith("$") or "" in levels:
+            raise ValueError(
+                f"{toml_value(value)} is not a usable topic prefix; write topic levels "
+                'joined by "/" without "+", "#", empty levels or a leading "$", such as '
+                '"evidock/bj-cy-02"'
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _account(self) -> MqttSection:
+        if bool(self.username) != bool(self.password_file):
+            missing = "password_file" if self.username else "username"
+            raise ValueError(
+                f"username and password_file go together; set {missing} too, or neither "
+                "(an anonymous broker: commands from IT are then not taken)"
+            )
+        return self
+
+    def prefix(self, station_id: str) -> str:
+        """The topic prefix: the configured one, else evidock/<station id>."""
+        return self.topic_prefix or f"evidock/{station_id}"
+
+
 class StationConfig(Section):
     station: StationSection = Field(default_factory=StationSection, description="Identity.")
     paths: PathsSection = Field(default_factory=PathsSection, description="Local storage.")
@@ -407,4 +524,7 @@ class StationConfig(Section):
     )
     retention: RetentionSection = Field(
         default_factory=RetentionSection, description="How long footage is kept."
+    )
+    mqtt: MqttSection = Field(
+        default_factory=MqttSection, description="Status, events and commands over MQTT."
     )
