@@ -293,13 +293,14 @@ class LedgerSection(Section):
 
 class DeliverySection(Section):
     # Target kinds this evidock delivers to, and those named but not built yet.
-    TARGETS: ClassVar[tuple[str, ...]] = ("folder",)
-    PLANNED_TARGETS: ClassVar[dict[str, str]] = {"s3": "S3-compatible object storage"}
+    TARGETS: ClassVar[tuple[str, ...]] = ("folder", "s3")
+    PLANNED_TARGETS: ClassVar[dict[str, str]] = {}
 
     target: str = Field(
         default="folder",
         description="Where clips go after ingest: the name of a delivery target. 'folder' "
-        "copies them into central_dir (a mounted share; the embedded default).",
+        "copies them into central_dir (a mounted share; the embedded default); 's3' uploads "
+        "them to s3_bucket at s3_endpoint.",
     )
     central_dir: FolderPath = Field(
         default=Path("/var/lib/evidock/central"),
@@ -318,6 +319,89 @@ class DeliverySection(Section):
         le=10000,
         description="Attempts before an upload job is parked.",
     )
+    # The 's3' target (S3-compatible object storage: Ceph RGW, MinIO, cloud).
+    s3_endpoint: str = Field(
+        default="",
+        description="URL of the S3 service for target 's3', e.g. 'https://s3.example:7480'.",
+    )
+    s3_bucket: str = Field(default="", description="Bucket receiving clips and anchors (s3).")
+    s3_region: str = Field(default="us-east-1", description="Region named in S3 signatures.")
+    s3_addressing_style: Literal["path", "virtual"] = Field(
+        default="path",
+        description="'path' (http://host/bucket/key, what RGW and MinIO expect) or 'virtual' "
+        "(http://bucket.host/key).",
+    )
+    s3_part_size_mib: int = Field(
+        default=16,
+        strict=True,
+        ge=5,
+        le=5120,
+        description="Multipart part size; a smaller clip goes in one PUT. 5 is S3's smallest.",
+    )
+    s3_checksums: Literal["when_required", "when_supported"] = Field(
+        default="when_required",
+        description="boto3's flexible checksums: 'when_required' (Content-MD5 on every put "
+        "and part, checked by Ceph RGW 16) or 'when_supported' (CRC32 as well; RGW 16 "
+        "refuses it over HTTPS).",
+    )
+    s3_ca_file: FolderPath | None = Field(
+        default=None, description="CA bundle (PEM) trusted for an HTTPS endpoint (default: system)."
+    )
+    s3_credentials: str = Field(
+        default="evidock-s3",
+        description="Where the S3 access key is read at start, never the key itself: a bare "
+        "name is a systemd credential ($CREDENTIALS_DIRECTORY/NAME, LoadCredential=), a full "
+        "path a file only its owner may read (mode 0600 or 0400); it holds the lines "
+        "aws_access_key_id=... and aws_secret_access_key=... (docs/delivery-s3.md).",
+    )
+    require_object_lock: bool = Field(
+        default=True,
+        description="Refuse to upload evidence into an S3 bucket without Object Lock.",
+    )
+    lock_mode: Literal["COMPLIANCE", "GOVERNANCE"] = Field(
+        default="COMPLIANCE", description="Object Lock mode set on each uploaded clip's version."
+    )
+    lock_days: int = Field(
+        default=730,
+        strict=True,
+        ge=1,
+        le=36600,
+        description="Days each uploaded clip's version stays locked from its upload.",
+    )
+    anchor_lock_days: int = Field(
+        default=3650,
+        strict=True,
+        ge=1,
+        le=36600,
+        description="Days each anchor (signed checkpoint) stays locked, in COMPLIANCE mode.",
+    )
+    legal_hold_sensitivities: tuple[Literal["normal", "privacy", "secret"], ...] = Field(
+        default=("secret",),
+        description="A clip linked to a case of one of these sensitivities gets a legal hold "
+        "on its uploaded version (lifted only by a person, outside evidock).",
+    )
+
+    @field_validator("s3_credentials")
+    @classmethod
+    def _s3_credential(cls, value: str) -> str:
+        if value.startswith("/") and "\0" not in value:
+            return value
+        if not _CREDENTIAL_NAME.fullmatch(value):
+            raise ValueError(
+                f"{toml_value(value)} is neither a credential name nor a full path; write a "
+                'systemd credential name such as "evidock-s3" or a full path'
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _s3_named(self) -> DeliverySection:
+        if self.target == "s3":
+            missing = [k for k in ("s3_endpoint", "s3_bucket") if not getattr(self, k).strip()]
+            if missing:
+                raise ValueError(
+                    f'target = "s3" needs {" and ".join(missing)}; set them in [delivery]'
+                )
+        return self
 
     @field_validator("target")
     @classmethod
