@@ -1,4 +1,5 @@
-"""The road out: durable upload queue with claims, the ``Target`` protocol, a folder target."""
+"""The road out: durable upload queue with claims, the ``Target`` protocol, a folder target;
+the MQTT outbox and its publisher."""
 
 from uploader.errors import (
     ConfirmationMismatch,
@@ -8,6 +9,9 @@ from uploader.errors import (
     UploadStopped,
 )
 from uploader.folder import FolderTarget
+from uploader.mqtt import Topics, broker_settings, read_password, will_payload
+from uploader.mqtt_outbox import Outbox, OutboxMessage
+from uploader.mqtt_publisher import BrokerSettings, Publisher, PublisherState
 from uploader.queue import (
     FAILURE_LOCAL,
     FAILURE_TARGET,
@@ -32,6 +36,7 @@ __all__ = [
     "FAILURE_TARGET",
     "FAILURE_UNAVAILABLE",
     "LEASE",
+    "BrokerSettings",
     "ClaimLost",
     "Confirmation",
     "ConfirmationMismatch",
@@ -39,13 +44,21 @@ __all__ = [
     "Digest",
     "FolderTarget",
     "Hasher",
+    "Outbox",
+    "OutboxMessage",
+    "Publisher",
+    "PublisherState",
     "PutProgress",
     "SourceIntegrityError",
     "Target",
     "TargetUnavailable",
+    "Topics",
     "UploadJob",
     "UploadQueue",
     "UploadState",
     "UploadStopped",
     "UploadedPart",
+    "broker_settings",
+    "read_password",
+    "will_payload",
 ]

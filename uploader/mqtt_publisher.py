@@ -1,0 +1,386 @@
+"""The publisher: one thread, one paho client per connection, the outbox as its only queue.
+
+The thread connects (its own loop with back-off, never paho's reconnect), publishes the
+outbox in seq order with QoS 1, at most ``max_in_flight`` unacknowledged, and deletes a
+row only once the broker's PUBACK for it came. A connection that ends loses nothing: the
+rows are still there, and the next connection (a new client, so paho keeps no messages
+of its own across connections) sends again from the oldest one. A message can so reach
+the broker twice, never out of order and never not at all; its payload's ``seq`` tells
+a consumer it saw it already.
+
+paho runs in this thread only: the thread selects on the client's socket and on a wake
+pipe (``notify()``) and calls ``loop_read`` / ``loop_write`` / ``loop_misc`` (paho's
+external-loop API), so callbacks, publishes and SQLite all happen here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+import select
+import socket
+import sqlite3
+import ssl
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.reasoncodes import ReasonCode
+
+from config.common import printable
+from uploader.mqtt_outbox import Outbox
+
+log = logging.getLogger("evidock")
+
+RETRY_DELAYS: tuple[float, ...] = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+CONNACK_SECONDS = 10.0
+POLL_SECONDS = 0.5  # look at the outbox this often even when nobody called notify()
+DRAIN_SECONDS = 3.0
+NOT_AUTHORIZED = 135
+
+#: What the publisher hands a received message to: (topic, payload). It runs on the
+#: publisher's thread: it must be quick (queue the work, do it elsewhere).
+MessageHandler = Callable[[str, bytes], None]
+
+
+@dataclass(frozen=True)
+class BrokerSettings:
+    """Where and how the station connects; the password is already read (never logged)."""
+
+    host: str
+    port: int
+    client_id: str
+    will_topic: str
+    will_payload: bytes
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    tls: bool = False
+    ca_file: str | None = None
+    keepalive: int = 60
+    max_in_flight: int = 20
+    subscribe: tuple[str, ...] = ()
+
+    @property
+    def where(self) -> str:
+        scheme = "mqtts" if self.tls or self.ca_file else "mqtt"
+        return f"{scheme}://{self.host}:{self.port}"
+
+
+@dataclass
+class PublisherState:
+    """What status reports: connected or not, and the last problem in one line."""
+
+    connected: bool = False
+    problem: str | None = None
+    connections: int = 0
+
+
+class _Connection:
+    """One paho client's life: what its callbacks saw, for the thread to act on."""
+
+    def __init__(self, client: mqtt.Client) -> None:
+        self.client = client
+        self.connack: ReasonCode | None = None
+        self.lost: str | None = None
+        self.acked: list[int] = []
+        self.inflight: dict[int, int] = {}  # mid -> seq
+
+
+class Publisher:
+    """Publishes a station's outbox to one broker from a thread of its own.
+
+    ``connect_db`` opens the thread's own connection to the station database.
+    ``on_message`` receives what arrives on the ``subscribe`` topics (QoS 1).
+    """
+
+    def __init__(
+        self,
+        connect_db: Callable[[], sqlite3.Connection],
+        settings: BrokerSettings,
+        *,
+        on_message: MessageHandler | None = None,
+        retry_delays: Sequence[float] = RETRY_DELAYS,
+        drain_seconds: float = DRAIN_SECONDS,
+    ) -> None:
+        self.connect_db = connect_db
+        self.settings = settings
+        self.on_message = on_message
+        self.retry_delays = tuple(retry_delays)
+        self.drain_seconds = drain_seconds
+        self.state = PublisherState()
+        self._stop = threading.Event()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._thread: threading.Thread | None = None
+        self._failures = 0
+        self._logged_problem: str | None = None
+
+    # --- the public side ----------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._run, name="evidock-mqtt", daemon=True)
+        self._thread.start()
+
+    def notify(self) -> None:
+        """New rows are in the outbox: look now rather than at the next poll."""
+        # A full pipe already wakes it; a closed one means it stopped.
+        with contextlib.suppress(OSError):
+            self._wake_w.send(b"\0")
+
+    def stop(self) -> None:
+        """Stop: what is in flight (and what waits, while time is left) is sent and
+        acknowledged for up to ``drain_seconds``, then the connection is closed; if the
+        drain did not finish, it is dropped without DISCONNECT so that the broker
+        publishes the last will."""
+        self._stop.set()
+        self.notify()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        self._wake_r.close()
+        self._wake_w.close()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    # --- the thread ---------------------------------------------------------------------
+
+    def _run(self) -> None:
+        conn = self.connect_db()
+        outbox = Outbox(conn)
+        try:
+            while not self._stop.is_set():
+                connection = self._connect()
+                if connection is not None:
+                    self._failures = 0
+                    self._session(connection, outbox)
+                    self._close(connection)
+                if not self._stop.is_set():
+                    self._stop.wait(self._delay())
+        except Exception as exc:  # a bug here must not pass silently, nor kill the daemon
+            log.error("MQTT publisher stopped: %s: %s", type(exc).__name__, exc, exc_info=exc)
+            self.state.problem = f"publisher stopped: {type(exc).__name__}: {exc}"
+        finally:
+            self.state.connected = False
+            conn.close()
+
+    def _delay(self) -> float:
+        delays = self.retry_delays or (1.0,)
+        base = delays[min(self._failures, len(delays) - 1)]
+        self._failures += 1
+        return base * random.uniform(0.8, 1.2)  # jitter: a fleet does not reconnect at once
+
+    def _problem(self, text: str) -> None:
+        """One clear line per problem: repeated the same way, it is not logged again."""
+        self.state.problem = text
+        self.state.connected = False
+        if text != self._logged_problem:
+            log.error("MQTT: %s; events are kept in the outbox and sent once it connects", text)
+            self._logged_problem = text
+
+    def _new_client(self) -> mqtt.Client:
+        s = self.settings
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=s.client_id,
+            clean_session=True,
+            protocol=mqtt.MQTTv311,
+        )
+        client.max_inflight_messages_set(s.max_in_flight)
+        client.will_set(s.will_topic, s.will_payload, qos=1, retain=True)
+        if s.username is not None:
+            client.username_pw_set(s.username, s.password)
+        if s.tls or s.ca_file:
+            client.tls_set(ca_certs=s.ca_file)
+        return client
+
+    def _connect(self) -> _Connection | None:
+        s = self.settings
+        client = self._new_client()
+        connection = _Connection(client)
+        self._wire(connection)
+        try:
+            client.connect(s.host, s.port, keepalive=s.keepalive)
+        except ssl.SSLCertVerificationError as exc:
+            self._problem(
+                f"the broker {s.where} has a certificate this station does not trust "
+                f"({exc.verify_message}); set [mqtt] ca_file to the CA that signed it"
+            )
+            return None
+        except (OSError, ValueError) as exc:
+            self._problem(f"cannot reach the broker {s.where}: {exc}")
+            return None
+        deadline = time.monotonic() + CONNACK_SECONDS
+        while connection.connack is None and connection.lost is None:
+            if self._stop.is_set() or time.monotonic() > deadline:
+                self._close(connection)
+                if not self._stop.is_set():
+                    self._problem(f"the broker {s.where} did not answer the connection")
+                return None
+            self._pump(connection, 0.2)
+        rc = connection.connack
+        if rc is None or rc.is_failure:
+            self._close(connection)
+            if rc is not None and rc.value == NOT_AUTHORIZED:
+                self._problem(
+                    f"the broker {s.where} refused the station's account ({rc}): check "
+                    "[mqtt] username and the password in password_file"
+                )
+            else:
+                self._problem(
+                    f"the broker {s.where} refused the connection: {rc or connection.lost}"
+                )
+            return None
+        for topic in s.subscribe:
+            client.subscribe(topic, qos=1)
+        self.state.connected = True
+        self.state.problem = None
+        self.state.connections += 1
+        if self._logged_problem is not None:
+            log.info("MQTT: connected to %s again", s.where)
+        else:
+            log.info("MQTT: connected to %s", s.where)
+        self._logged_problem = None
+        return connection
+
+    def _wire(self, connection: _Connection) -> None:
+        client = connection.client
+
+        def on_connect(_c: Any, _u: Any, _flags: Any, rc: ReasonCode, _p: Any) -> None:
+            connection.connack = rc
+
+        def on_disconnect(_c: Any, _u: Any, _flags: Any, rc: ReasonCode, _p: Any) -> None:
+            connection.lost = str(rc)
+
+        def on_publish(_c: Any, _u: Any, mid: int, _rc: ReasonCode, _p: Any) -> None:
+            connection.acked.append(mid)
+
+        def on_message(_c: Any, _u: Any, message: mqtt.MQTTMessage) -> None:
+            handler = self.on_message
+            if handler is None:
+                return
+            try:
+                handler(message.topic, bytes(message.payload))
+            except Exception as exc:
+                log.error(
+                    "MQTT: message on %s not handled: %s: %s",
+                    printable(message.topic),
+                    type(exc).__name__,
+                    exc,
+                )
+
+        client.on_connect = on_connect
+        client.on_disconnect = on_disconnect
+        client.on_publish = on_publish
+        client.on_message = on_message
+
+    def _pump(self, connection: _Connection, timeout: float) -> bool:
+        """One turn of paho's external loop; False once the connection is gone."""
+        client = connection.client
+        sock = client.socket()
+        if sock is None:
+            connection.lost = connection.lost or "connection closed"
+            return False
+        pending = getattr(sock, "pending", None)
+        if callable(pending) and pending() > 0:
+            timeout = 0.0  # TLS bytes already read: select would not see them
+        writing = [sock] if client.want_write() else []
+        try:
+            readable, writable, _ = select.select([sock, self._wake_r], writing, [], timeout)
+        except (OSError, ValueError) as exc:
+            connection.lost = connection.lost or f"connection lost: {exc}"
+            return False
+        if self._wake_r in readable:
+            with contextlib.suppress(OSError):
+                while self._wake_r.recv(4096):
+                    pass
+        rc = MQTTErrorCode.MQTT_ERR_SUCCESS
+        if sock in readable or (callable(pending) and timeout == 0.0):
+            rc = client.loop_read()
+        if (
+            rc == MQTTErrorCode.MQTT_ERR_SUCCESS
+            and client.socket() is not None
+            and (sock in writable or client.want_write())
+        ):
+            rc = client.loop_write()
+        if rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
+            rc = client.loop_misc()
+        if rc != MQTTErrorCode.MQTT_ERR_SUCCESS or client.socket() is None:
+            connection.lost = connection.lost or mqtt.error_string(rc)
+            return False
+        return True
+
+    def _session(self, connection: _Connection, outbox: Outbox) -> None:
+        """Publish until the connection ends or a stop's drain is over."""
+        client = connection.client
+        window = self.settings.max_in_flight
+        sent_up_to = 0  # the highest seq published on this connection
+        drain_until: float | None = None
+        next_poll = 0.0
+        more = True
+        while True:
+            if connection.acked:
+                done = [
+                    connection.inflight.pop(mid)
+                    for mid in connection.acked
+                    if mid in connection.inflight
+                ]
+                connection.acked.clear()
+                outbox.acknowledged(done)
+                more = True
+            if self._stop.is_set() and drain_until is None:
+                drain_until = time.monotonic() + self.drain_seconds
+            now = time.monotonic()
+            room = window - len(connection.inflight)
+            if room > 0 and (more or now >= next_poll):
+                batch = outbox.pending(after=sent_up_to, limit=room)
+                more = len(batch) == room
+                next_poll = now + POLL_SECONDS
+                for message in batch:
+                    info = client.publish(
+                        message.topic, message.payload, qos=1, retain=message.retain
+                    )
+                    if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                        connection.lost = mqtt.error_string(info.rc)
+                        break
+                    connection.inflight[info.mid] = message.seq
+                    sent_up_to = message.seq
+            if drain_until is not None:
+                if (
+                    not connection.inflight
+                    and not more
+                    and not outbox.pending(after=sent_up_to, limit=1)
+                ):
+                    client.disconnect()  # clean: the broker drops the will
+                    self._pump(connection, 0.0)
+                    return
+                if now >= drain_until:
+                    log.warning(
+                        "MQTT: stopped with %d messages unacknowledged; they stay in the outbox",
+                        outbox.depth(),
+                    )
+                    return  # dropped without DISCONNECT: the broker publishes the will
+            if connection.lost is not None:
+                break
+            busy = connection.acked or (room > 0 and more)
+            if not self._pump(connection, 0.0 if busy else POLL_SECONDS):
+                break
+        if not self._stop.is_set():
+            self._problem(f"connection to {self.settings.where} lost ({connection.lost})")
+
+    def _close(self, connection: _Connection) -> None:
+        """Drop the client without DISCONNECT (a clean one was sent already if meant)."""
+        sock = connection.client.socket()
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.close()
+        self.state.connected = False
