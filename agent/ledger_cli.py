@@ -18,10 +18,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from agent.access import AccessRefused
 from agent.anchoring import KEYS_DIR
 from agent.boundary import run_command
 from agent.database import DB_NAME, open_readonly
 from agent.progress import StageProgress
+from agent.sensitivity import check_export
+from agent.station import Station
 from agent.station_args import (
     UsageError,
     add_station_options,
@@ -150,6 +153,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     progress = _stage_progress(args)
     settings = station.config.station
     try:
+        levels = _may_export(station, args)
         result = export_case(
             station.ledger(),
             station.store,
@@ -164,6 +168,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             time_zone=settings.time_zone,
             language=args.language or settings.language,
             pdf=not args.no_pdf,
+            sensitivity=levels,
         )
         # The export's own checkpoint is signed; its anchor goes where the station's go.
         sign(station)
@@ -179,6 +184,21 @@ def cmd_export(args: argparse.Namespace) -> int:
     elif result.pdf_note is not None:
         print(printable(f"custody report: custody.html only; {result.pdf_note}"))
     return 0
+
+
+def _may_export(station: Station, args: argparse.Namespace) -> dict[str, str] | None:
+    """Each clip's sensitivity, for the package; refused (recorded, signed) when the
+    person may not see one of the case's clips. Empty --who/--purpose: export says so."""
+    if not args.who.strip() or not args.purpose.strip():
+        return None
+    levels, refused = check_export(
+        station.conn, station.ledger(), station.config.sensitivity, args.case,
+        who=args.who, purpose=args.purpose, via="cli",
+    )  # fmt: skip
+    if refused is not None:
+        sign(station)
+        raise AccessRefused(refused)
+    return levels
 
 
 def cmd_verify_package(args: argparse.Namespace) -> int:

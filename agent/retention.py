@@ -69,10 +69,11 @@ def _for_case(
         return ClipRetention(
             clip_id, category, None, n, period, f"case {n} has no case record: kept"
         )
-    category, period = policy.period_of(row["retention"] or row["category"])
-    if row["closed_at"] is None:
+    case_category, case_retention, closed_at = row
+    category, period = policy.period_of(case_retention or case_category)
+    if closed_at is None:
         return ClipRetention(clip_id, category, None, n, period, f"case {n} is open: kept")
-    base = max(ingested, _time(str(row["closed_at"])))
+    base = max(ingested, _time(str(closed_at)))
     until = keep_until(base, period)
     note = "permanent" if until is None else f"counted from the closing of case {n}"
     return ClipRetention(clip_id, category, until, n, period, note)
@@ -102,9 +103,10 @@ def _retention(
 
 
 def _reader(conn: sqlite3.Connection) -> Ledger:
-    row = conn.execute("SELECT station FROM ledger_leaves ORDER BY idx LIMIT 1").fetchone()
+    row = conn.execute("SELECT data FROM ledger_leaves ORDER BY idx LIMIT 1").fetchone()
+    station = json.loads(bytes(row[0])).get("station") if row is not None else None
     # Only reads: the station id matters to appends alone.
-    return Ledger(conn, str(row[0]) if row is not None and row[0] else "reader")
+    return Ledger(conn, station if isinstance(station, str) and station else "reader")
 
 
 def clip_retention(

@@ -49,6 +49,9 @@ td.time { white-space: nowrap; }
 ul.fields { margin: 0; padding-left: 1.1em; }
 .note { color: #444; font-size: 8.5pt; }
 .missing { color: #a00; font-weight: 600; }
+.mark { border: 2px solid #a00; color: #a00; font-weight: 700; padding: 0 .3em; }
+.banner { border: 3px solid #a00; color: #a00; font-weight: 700; padding: .4em .6em;
+  margin: 0 0 .6em; }
 section.case { break-before: page; }
 article.clip { break-inside: avoid-page; margin-top: 1em; }
 table.elements, table.summary, .signatures { break-inside: avoid; }
@@ -136,6 +139,16 @@ def _front(station: ReportStation, facts: ExportFacts, w: Words, zone: tzinfo) -
     )
 
 
+def _banner(cases: Sequence[CaseCustody], w: Words) -> str:
+    """First-page notice of privacy and secret records, strictest first."""
+    levels = [clip.sensitivity for case in cases for clip in case.clips]
+    return "".join(
+        f'<p class="banner {level}">{escape(w("banner_" + level, n=levels.count(level)))}</p>'
+        for level in ("secret", "privacy")
+        if level in levels
+    )
+
+
 def render_custody(station: ReportStation, facts: ExportFacts, cases: Sequence[CaseCustody]) -> str:
     """The whole report as one HTML page, in ``station.language``."""
     w = words(station.language)
@@ -146,5 +159,6 @@ def render_custody(station: ReportStation, facts: ExportFacts, cases: Sequence[C
         f'<!DOCTYPE html><html lang="{w.language}"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">'
         f"<title>{text(title)}</title><style>{_CSS}</style></head><body>"
-        f"{_front(station, facts, w, zone)}{sections}{_signatures(w, facts)}</body></html>\n"
+        f"{_banner(cases, w)}{_front(station, facts, w, zone)}{sections}"
+        f"{_signatures(w, facts)}</body></html>\n"
     )

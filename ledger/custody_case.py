@@ -251,9 +251,17 @@ def details_table(clip: ClipCustody, w: Words, zone: tzinfo) -> str:
     return f'<table class="details">{cells}{hashes}</table>'
 
 
+def sensitivity_mark(level: str, w: Words) -> str:
+    """A visible mark of a privacy or secret clip (nothing for normal)."""
+    if level not in ("privacy", "secret"):
+        return ""
+    return f'<span class="mark {level}">{escape(w("mark_" + level))}</span> '
+
+
 def clip_article(clip: ClipCustody, n: int, total: int, w: Words, zone: tzinfo) -> str:
     return (
-        f'<article class="clip" id="clip-{n}"><h3>{escape(w("record"))} {n}/{total}{w.colon}'
+        f'<article class="clip" id="clip-{n}"><h3>{sensitivity_mark(clip.sensitivity, w)}'
+        f"{escape(w('record'))} {n}/{total}{w.colon}"
         f"<code>clips/{text(clip.file_name)}</code></h3>"
         f"<h4>{escape(w('elements'))}</h4>{elements_table(clip, w, zone)}"
         f"<h4>{escape(w('details'))}</h4>{details_table(clip, w, zone)}"

@@ -34,6 +34,7 @@ class ClipCustody:
     elements: ClipElements
     events: Sequence[Leaf]
     verification: str
+    sensitivity: str = "normal"  # normal, privacy or secret (marked when not normal)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ def write_report(
     files: dict[str, str],
     events: dict[str, list[Leaf]],
     exported: Leaf,
+    levels: dict[str, str] | None = None,
 ) -> tuple[str | None, str | None]:
     """custody.html (and custody.pdf when asked for): written before the sums, so both
     are in SHA256SUMS and B3SUMS. Returns the PDF's name, or why there is none."""
@@ -41,6 +42,7 @@ def write_report(
             ),
             events[c],
             verified,
+            (levels or {}).get(c, "normal"),
         )
         for c in links
     ]

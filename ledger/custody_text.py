@@ -80,6 +80,17 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
         "SHA-256 and BLAKE3 match; included in signed checkpoint {size}",
     ),
     "pages_note": ("每个案件另起一页。", "Each case starts on a new page."),
+    "mark_privacy": ("隐私", "PRIVACY"),
+    "mark_secret": ("涉密", "SECRET"),
+    "banner_secret": (
+        "本证据包含涉密视音频记录 {n} 条：仅限有权人员查阅，按涉密载体管理",
+        "This package holds {n} SECRET record(s): for authorised persons only; handle it "
+        "as secret material",
+    ),
+    "banner_privacy": (
+        "本证据包含涉及个人隐私的视音频记录 {n} 条：仅限有权人员查阅",
+        "This package holds {n} privacy-restricted record(s): for authorised persons only",
+    ),
 }
 
 ELEMENT_LABELS: Final[dict[str, tuple[str, str]]] = {
@@ -114,6 +125,8 @@ EVENT_NAMES: Final[dict[str, tuple[str, str]]] = {
     "docking.closed": ("采集结束", "docking closed"),
     "officer.assigned": ("设备领用登记", "recorder assigned"),
     "recorder.wiped": ("记录仪清除", "recorder wiped"),
+    "access.refused": ("拒绝调阅", "access refused"),
+    "clip.sensitivity_set": ("密级标定", "sensitivity marked"),
 }
 OTHER_EVENT: Final = ("其他事件", "other event")
 
@@ -163,6 +176,8 @@ FIELD_LABELS: Final[dict[str, tuple[str, str]]] = {
 
 VALUE_LABELS: Final[dict[str, tuple[str, str]]] = {
     "export": ("导出", "export"),
+    "download": ("下载", "download"),
+    "mark": ("标定密级", "mark"),
     "view": ("查看", "view"),
     "fetch": ("取出", "fetch"),
     "cli": ("命令行", "command line"),

@@ -9,8 +9,9 @@
     OUT/checkpoint.anchor                the same, with the consistency proof from the
                                          station's previous checkpoint (an anchor's format)
     OUT/station.pub.pem, station.vkey    the station key, PEM and signed-note verifier key
-    OUT/manifest.json, custody.html      what is in it; the chain-of-custody report, in the
-                                         station's language (``ledger.custody``)
+    OUT/manifest.json, custody.html      what is in it (each clip's sensitivity too); the
+                                         chain-of-custody report, in the station's language
+                                         (``ledger.custody``), each clip's sensitivity marked
     OUT/custody.pdf                      the same report printed by headless Chromium, when
                                          asked for and Chromium is there (``ledger.custody_pdf``)
     OUT/SHA256SUMS, OUT/B3SUMS           `sha256sum -c` / `b3sum -c` lists of every file
@@ -29,7 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -37,6 +38,7 @@ from typing import Any
 from blake3 import blake3
 
 from config import DEFAULT_TIME_ZONE
+from config.case_numbers import SENSITIVITIES
 from ledger.anchor import Anchor
 from ledger.audit import EvidenceFiles, NotRegularFileError, Progress, open_regular
 from ledger.checkpoint import SignedNote
@@ -172,6 +174,7 @@ def export_case(
     time_zone: str = DEFAULT_TIME_ZONE,
     language: str = "zh-CN",
     pdf: bool = False,
+    sensitivity: Mapping[str, str] | None = None,
 ) -> ExportResult:
     """Write the evidence package of ``case_number`` to ``out`` (a new or empty folder).
 
@@ -186,6 +189,11 @@ def export_case(
     no clip, and an ``out`` that is not a new or empty folder we can write. Raises
     ExportIntegrityError if a stored clip does not match its leaf (the access stays on
     record, OUT is removed).
+
+    ``sensitivity``: clip id -> ``normal``/``privacy``/``secret``, as the station decided
+    who may export them (``agent.sensitivity``); written per clip into the manifest and
+    marked in the report. A clip the case holds without an entry refuses the export (the
+    case changed since that decision).
     """
     if not who.strip() or not purpose.strip():
         raise PackageError("say who exports (--who) and why (--purpose): access is logged")
@@ -199,6 +207,11 @@ def export_case(
         if not found:
             raise PackageError(f"case {number} names clip {clip_id} that was never ingested")
         ingested[clip_id] = found[0]
+    levels = {c: "normal" for c in links} if sensitivity is None else dict(sensitivity)
+    if links.keys() - levels.keys():
+        raise PackageError(
+            f"case {number} gained clips while its sensitivity was checked: export again"
+        )
     keyring.open(ledger)  # a station that cannot sign refuses before recording anything
     created = prepare_out(out)
     try:
@@ -216,6 +229,7 @@ def export_case(
                 ReportStation(ledger.station_id, station_name, station_place, time_zone, language),
                 pdf,
             ),
+            levels,
         )
     except BaseException:
         remove_written(out, created)
@@ -233,6 +247,7 @@ def _export(
     access: tuple[str, str, str],
     progress: Progress | None,
     report: tuple[ReportStation, bool],
+    levels: dict[str, str],
 ) -> ExportResult:
     who, purpose, via = access
     with writing(ledger.conn, "ledger_export"):
@@ -280,7 +295,7 @@ def _export(
     at = format_at(ledger.clock())
     facts = ExportFacts(at, who, purpose, checkpoint.size, key.text(), key_fingerprint(key.public))
     pdf, pdf_note = write_report(
-        out, report, facts, case_number, links, ingested, files, events, exported
+        out, report, facts, case_number, links, ingested, files, events, exported, levels
     )
     manifest = _manifest(
         case_number,
@@ -295,6 +310,7 @@ def _export(
         files,
         sorted(relevant),
         exported.index,
+        levels,
     )
     (out / "manifest.json").write_text(manifest, "utf-8")
     write_sums(out)
@@ -348,6 +364,7 @@ def _manifest(
     files: dict[str, str],
     leaves: list[int],
     exported_index: int,
+    levels: dict[str, str],
 ) -> str:
     checkpoint_body = SignedNote.parse(anchor.note).body
     data: dict[str, Any] = {
@@ -369,6 +386,8 @@ def _manifest(
             "fingerprint": key_fingerprint(key.public),
         },
         "case_exported_leaf": exported_index,
+        # The strictest sensitivity of the package's clips: how the package is handled.
+        "sensitivity": max(levels.values(), key=SENSITIVITIES.index, default="normal"),
         "clips": [
             {
                 "clip_id": c,
@@ -378,6 +397,7 @@ def _manifest(
                 "size": ingested[c].body["size"],
                 "ingested_leaf": ingested[c].index,
                 "linked_by_leaf": links[c].index,
+                "sensitivity": levels[c],
             }
             for c in links
         ],
