@@ -1,9 +1,11 @@
 """What the station knows of each clip, in one place, for completeness, statistics,
 search, whole-process coverage and incident matching.
 
-Read from the catalogue (``clips``, ``clip_media``, ``docking_sessions``, ``cases``,
-``incidents``) and, for which cases hold a clip, from the ledger's one replay of the
-links (``ledger.case_members``): never from a second copy of the rules.
+Recordings only (videos, audio, photos): a GPS track, a log or a device-info file is
+evidence too, but not a clip these reports count. Read from the catalogue (``clips``,
+``clip_media``, ``docking_sessions``, ``cases``, ``incidents``, ``clip_sensitivity``)
+and, for which cases hold a clip, from the ledger's one replay of the links
+(``ledger.case_members``): never from a second copy of the rules.
 
 A clip's **capture window** is its corrected start and end (``clip_media``: the recorder's
 times moved by its clock offset), else its start and end on the recorder's clock, else
@@ -16,6 +18,8 @@ case number and object of proof from the link that put the clip in a case (an
 incident-feed link says so in its reason), capture time from the window, capture place
 from the clip's own coordinates else the station's configured place, collector from the
 docking's officer and where that came from.
+
+Its sensitivity is the strictest of its own mark (``evidock clip mark``) and its cases'.
 """
 
 from __future__ import annotations
@@ -63,7 +67,7 @@ def parse_moment(value: object, zone: tzinfo) -> datetime | None:
         moment = datetime.fromisoformat(text)
     except ValueError:
         return None
-    return moment.replace(tzinfo=zone) if moment.tzinfo is None else moment
+    return moment.replace(tzinfo=zone) if moment.tzinfo is None else moment.astimezone(zone)
 
 
 def link_source(link: Leaf) -> str:
@@ -155,7 +159,7 @@ def capture_window(
         end = parse_moment(row[end_key], zone) if end_key else None
         if end is None or end < start:
             end = start + length
-        return start, end
+        return start.astimezone(zone), end.astimezone(zone)
     return None
 
 
@@ -167,6 +171,7 @@ SELECT c.clip_id, c.session_id, c.recorder, c.kind, c.recorder_time, c.location 
 FROM clips c
 JOIN docking_sessions s ON s.session_id = c.session_id
 LEFT JOIN clip_media m ON m.clip_id = c.clip_id
+WHERE c.kind IN ('video', 'audio', 'photo')
 ORDER BY c.leaf_index
 """
 
@@ -216,6 +221,11 @@ def load_clip_facts(
     for number in case_numbers(conn):
         for clip_id, leaf in case_members(ledger, number).items():
             links.setdefault(clip_id, {})[number] = leaf
+    # A clip's own mark (`evidock clip mark`, agent.sensitivity) beside its cases'.
+    own = {
+        str(row[0]): str(row[1])
+        for row in conn.execute("SELECT clip_id, sensitivity FROM clip_sensitivity")
+    }
     important = {
         str(leaf.body.get("clip_id"))
         for leaf in ledger.leaves_of_kind("clip.ingested")
@@ -243,7 +253,8 @@ def load_clip_facts(
         )
         clip.cases = [cases[n] for n in sorted(clip.links) if n in cases]
         clip.unit = next((c.unit for c in clip.cases), None) or units.get(clip.officer or "")
-        ranks = [SENSITIVITIES.index(c.sensitivity) for c in clip.cases]
+        levels = [c.sensitivity for c in clip.cases] + [own.get(clip.clip_id, "normal")]
+        ranks = [SENSITIVITIES.index(level) for level in levels if level in SENSITIVITIES]
         clip.sensitivity = SENSITIVITIES[max(ranks, default=0)]
         clip.elements = _elements(clip, station_place)
         facts.append(clip)

@@ -60,6 +60,12 @@ def _clips(station: Station) -> list[ClipFacts]:
     )
 
 
+def _print_lines(lines: list[str]) -> None:
+    # Names come from recorders and feeds: each line shown, never obeyed by the terminal.
+    for line in lines:
+        print(printable(line))
+
+
 def _print_json(value: Any) -> None:
     print(json.dumps(value, ensure_ascii=False, indent=1))
 
@@ -123,7 +129,7 @@ def cmd_import(args: argparse.Namespace) -> int:
                 f"station, {len(made.rejected)} line(s) rejected{leaf}"
             )
         )
-        print(printable("\n".join(_match_lines(result))))
+        _print_lines(_match_lines(result))
     return 1 if made.rejected else 0
 
 
@@ -141,7 +147,7 @@ def cmd_match(args: argparse.Namespace) -> int:
             }
         )
     else:
-        print(printable("\n".join(_match_lines(result))))
+        _print_lines(_match_lines(result))
     return 0
 
 
@@ -179,7 +185,7 @@ def cmd_completeness(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(completeness_report.report_json(groups))
     else:
-        print(printable("\n".join(completeness_report.report_lines(groups))))
+        _print_lines(completeness_report.report_lines(groups))
     return 0
 
 
@@ -194,7 +200,7 @@ def cmd_gaps(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(cover.as_json())
     else:
-        print(printable("\n".join(_gap_lines(cover))))
+        _print_lines(_gap_lines(cover))
     return 1 if case.whole_process and cover.merged else 0
 
 
@@ -249,7 +255,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
         for row in stats.rows:
             writer.writerow(row.as_json())
     else:
-        print(printable("\n".join(table_lines(stats))))
+        _print_lines(table_lines(stats))
     return 0
 
 
@@ -270,7 +276,7 @@ def cmd_clips(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(result_json(found))
     else:
-        print(printable("\n".join(result_lines(found))))
+        _print_lines(result_lines(found))
     return 0
 
 
