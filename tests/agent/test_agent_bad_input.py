@@ -271,6 +271,45 @@ def _cases(s: Station) -> list[tuple[str, tuple[str, ...], int, str]]:
         ("wipe", (str(garbage), "--data-dir", d), 2, "not a folder"),
         ("wipe", (str(r), "--data-dir", missing), 2, "no station"),
         ("wipe", (str(r), "--data-dir", d, "--policy", "sometimes"), 2, "invalid choice"),
+        ("clip", ("--data-dir", d), 2, "ACTION"),
+        (
+            "clip",
+            ("mark", "cnothere", "--data-dir", d, "--sensitivity", "secret", *_WHO),
+            2,
+            "no clip",
+        ),
+        (
+            "clip",
+            ("mark", s.clip, "--data-dir", d, "--sensitivity", "top", *_WHO),
+            2,
+            "invalid choice",
+        ),
+        (
+            "clip",
+            (
+                "mark",
+                s.clip,
+                "--data-dir",
+                d,
+                "--sensitivity",
+                "privacy",
+                "--by",
+                " ",
+                "--reason",
+                "r",
+            ),
+            2,
+            "--by",
+        ),
+        ("clip", ("mark", s.clip, "--data-dir", d, "--sensitivity", "privacy"), 2, "--by"),
+        (
+            "clip",
+            ("mark", s.clip, "--data-dir", missing, "--sensitivity", "privacy", *_WHO),
+            2,
+            "no station",
+        ),
+        ("retention", ("--data-dir", missing), 2, "no station"),
+        ("retention", ("--data-dir", d, "--json", "extra"), 2, "unrecognized"),
     ]
 
 
