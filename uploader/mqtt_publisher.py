@@ -77,6 +77,7 @@ class PublisherState:
 
     connected: bool = False
     problem: str | None = None
+    attempts: int = 0
     connections: int = 0
 
 
@@ -205,6 +206,7 @@ class Publisher:
 
     def _connect(self) -> _Connection | None:
         s = self.settings
+        self.state.attempts += 1
         client = self._new_client()
         connection = _Connection(client)
         self._wire(connection)
