@@ -90,7 +90,7 @@ def watcher(
     c.on_connect = on_connect
     c.on_message = lambda _c, _u, message: seen.messages.put(message)
     c.on_subscribe = lambda _c, _u, mid, _rc, _p: subscribed.put(mid)
-    c.reconnect_delay_set(0.05, 0.2)
+    c.reconnect_delay_set(1, 2)
     if user is not None:
         c.username_pw_set(*user)
     c.connect(broker.host, broker.port, keepalive=30)
