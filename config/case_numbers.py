@@ -126,6 +126,12 @@ def compile_pattern(pattern: str, parts: Mapping[str, str]) -> re.Pattern[str]:
             f"number_pattern {pattern!r} has an unpaired brace; name each part as "
             "{agency}, {doctype}, {year}, {seq} (or a part of [cases.number_parts])"
         )
+    if not pieces:
+        # One fixed text is no numbering rule: it would take one number only.
+        raise ValueError(
+            f"number_pattern {pattern!r} names no part; write the agency's form with its "
+            f"parts, such as {DEFAULT_PATTERN!r}, or \"\" to take any number"
+        )
     pieces.append(re.escape(tail))
     try:
         return re.compile("".join(pieces))

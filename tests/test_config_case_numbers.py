@@ -92,6 +92,10 @@ def test_parts_given_replace_only_their_defaults() -> None:
         ({"number_parts": {"seq": "[0-9"}}, "not a regular expression"),
         ({"number_parts": {"seq": "(?P<n>[0-9]+)"}}, "named group"),
         ({"number_example": "C42"}, "number_example"),
+        (
+            {"number_pattern": "sometimes"},
+            "cases.number_pattern: number_pattern 'sometimes' names no part",
+        ),
     ],
 )
 def test_a_bad_rule_is_a_config_error(cases: dict[str, object], words: str) -> None:
