@@ -87,6 +87,12 @@ def _cases(s: Station) -> list[tuple[str, tuple[str, ...], int, str]]:
     not_package.mkdir(exist_ok=True)
     a_file = r / "a-file"
     a_file.write_text("x", "utf-8")
+    bad_feed = r / "bad-feed.csv"
+    bad_feed.write_text(
+        "case_number,officer,start,end\nK-1,O1,yesterday,2026-11-20T09:00+08:00\n", "utf-8"
+    )
+    empty_feed = r / "empty-feed.json"
+    empty_feed.write_text("", "utf-8")
     return [
         ("demo", ("--data-dir", "/proc/evidock-demo"), 2, "/proc"),
         ("ingest", (missing, "--data-dir", d), 2, "does not exist"),
@@ -271,6 +277,43 @@ def _cases(s: Station) -> list[tuple[str, tuple[str, ...], int, str]]:
         ("wipe", (str(garbage), "--data-dir", d), 2, "not a folder"),
         ("wipe", (str(r), "--data-dir", missing), 2, "no station"),
         ("wipe", (str(r), "--data-dir", d, "--policy", "sometimes"), 2, "invalid choice"),
+        ("incidents", ("--data-dir", d), 2, "ACTION"),
+        ("incidents", ("import", missing, "--data-dir", d), 2, "does not exist"),
+        ("incidents", ("import", str(r), "--data-dir", d), 2, "is a folder"),
+        ("incidents", ("import", str(garbage), "--data-dir", d), 2, "line 1"),
+        ("incidents", ("import", str(bad_feed), "--data-dir", d), 2, "line 2"),
+        ("incidents", ("import", str(empty_feed), "--data-dir", d), 2, "empty"),
+        ("incidents", ("import", str(bad_feed), "--data-dir", missing), 2, "no station"),
+        (
+            "incidents",
+            ("import", str(bad_feed), "--data-dir", d, "--slack-s", "-5"),
+            2,
+            "0 or more",
+        ),
+        ("incidents", ("match", "--data-dir", d, "--close-s", "soon"), 2, "number of seconds"),
+        ("incidents", ("review", "--data-dir", missing), 2, "no station"),
+        ("completeness", ("--data-dir", missing), 2, "no station"),
+        ("completeness", ("--data-dir", d, "--unit"), 2, "expected one argument"),
+        ("gaps", ("--data-dir", d), 2, "--case"),
+        ("gaps", ("--data-dir", d, "--case", NONE), 2, "no case"),
+        ("gaps", ("--data-dir", d, "--case", " "), 2, "case number"),
+        ("gaps", ("--data-dir", d, "--case", OPEN, "--max-gap-s", "-1"), 2, "0 or more"),
+        ("stats", ("--data-dir", missing), 2, "no station"),
+        ("stats", ("--data-dir", d, "--by", "shift"), 2, "invalid choice"),
+        ("stats", ("--data-dir", d, "--from", "yesterday"), 2, "neither a day"),
+        ("stats", ("--data-dir", d, "--from", "2026-11-22", "--to", "2026-11-20"), 2, "swap"),
+        ("stats", ("--data-dir", d, "--to", "2026-11-20T08:00"), 2, "offset"),
+        ("stats", ("--data-dir", d, "--png", str(r / "no-dir" / "s.png")), 2, "existing folder"),
+        ("stats", ("--data-dir", d, "--json", "--csv"), 2, "not allowed"),
+        ("clips", ("--data-dir", missing), 2, "no station"),
+        ("clips", ("--data-dir", d, "--near", "north", "--radius-m", "5"), 2, "LAT,LON"),
+        ("clips", ("--data-dir", d, "--near", "91,0", "--radius-m", "5"), 2, "off the globe"),
+        ("clips", ("--data-dir", d, "--near", "39.9,116.4"), 2, "--radius-m"),
+        ("clips", ("--data-dir", d, "--radius-m", "5"), 2, "--near"),
+        ("clips", ("--data-dir", d, "--near", "39.9,116.4", "--radius-m", "0"), 2, "positive"),
+        ("clips", ("--data-dir", d, "--integrity", "broken"), 2, "invalid choice"),
+        ("clips", ("--data-dir", d, "--case", " "), 2, "case number"),
+        ("clips", ("--data-dir", d, "--from", "2026-13-01"), 2, "neither a day"),
         ("clip", ("--data-dir", d), 2, "ACTION"),
         (
             "clip",
