@@ -14,11 +14,14 @@ import sqlite3
 from typing import Any
 
 from agent import case_records
+from agent.access import AccessRefused
 from agent.case_records import CaseRecord
 from agent.case_show import case_view, print_case, shown_value
-from agent.cases import link
+from agent.cases import check_case_number, link
 from agent.database import DB_NAME, open_readonly
 from agent.errors import CaseError
+from agent.sensitivity import not_allowed, record_refusal
+from agent.station import Station
 from agent.station_args import (
     UsageError,
     add_station_options,
@@ -112,6 +115,31 @@ def _who_why(args: argparse.Namespace) -> tuple[str, str]:
     return by, reason
 
 
+def _may_change_sensitivity(
+    station: Station, typed_number: str, level: str, by: str, reason: str
+) -> None:
+    """Changing a privacy or secret case's level needs a person allowed at that level,
+    as changing a clip's mark does (raising a normal case is open to anyone); a refused
+    attempt is an ``access.refused`` leaf, signed, and the command exits 2."""
+    case = case_records.find_case(station.conn, check_case_number(typed_number))
+    if case is None or case.sensitivity == level:
+        return  # edit_case says what is wrong, or that nothing changes
+    policy = station.config.sensitivity
+    if policy.allows(by, case.sensitivity):
+        return
+    leaf = record_refusal(
+        station.conn, station.ledger(), who=by, purpose=reason, action="mark", via="cli",
+        level=case.sensitivity, reason=not_allowed(by, case.sensitivity),
+        case_number=case.case_number,
+    )  # fmt: skip
+    sign(station)
+    raise AccessRefused(
+        f"case {case.case_number} is {case.sensitivity}: {by} may not change its "
+        f"sensitivity; the attempt is recorded (ledger leaf {leaf.index}); ask someone "
+        f"on the station's [sensitivity] {case.sensitivity} list"
+    )
+
+
 def cmd_edit(args: argparse.Namespace) -> int:
     changes = _fields(args, creating=False)
     if not changes:
@@ -121,6 +149,8 @@ def cmd_edit(args: argparse.Namespace) -> int:
         )
     by, reason = _who_why(args)
     station = open_station(args)
+    if "sensitivity" in changes:
+        _may_change_sensitivity(station, args.number, changes["sensitivity"], by, reason)
     case, changed = case_records.edit_case(
         station.conn, station.ledger(), args.number, changes, by=by, reason=reason
     )

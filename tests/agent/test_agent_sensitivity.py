@@ -215,6 +215,28 @@ def test_changing_a_mark_needs_a_person_allowed_at_it(made: Made) -> None:
     made.verify()
 
 
+def test_lowering_a_case_needs_a_person_allowed_at_it(made: Made) -> None:
+    made.cli("case", "create", "--case", SECRET_CASE, "--subject", "某公司", "--category",
+             "行政处罚", "--unit", "一中队", "--sensitivity", "secret", "--by", "o")  # fmt: skip
+    before = leaf_count(made.data)
+    err = made.cli("case", "edit", SECRET_CASE, "--sensitivity", "normal", "--by", "sup-7",
+                   "--reason", "not secret", check=2)  # fmt: skip
+    assert "may not change its sensitivity" in err and len(err.strip().splitlines()) == 1
+    assert leaf_count(made.data) == before + 1
+    kind, body = made.last_leaf()
+    assert (kind, body["action"], body["who"], body["case_number"]) == (
+        "access.refused", "mark", "sup-7", SECRET_CASE,
+    )  # fmt: skip
+    out = made.cli("case", "edit", SECRET_CASE, "--sensitivity", "normal", "--by", "chief-1",
+                   "--reason", "reviewed")  # fmt: skip
+    assert "sensitivity" in out and made.last_leaf()[0] == "case.changed"
+    # Raising is open to anyone: it only protects.
+    made.cli("case", "edit", SECRET_CASE, "--sensitivity", "privacy", "--by", "o",
+             "--reason", "faces")  # fmt: skip
+    assert made.last_leaf()[0] == "case.changed"
+    made.verify()
+
+
 @pytest.mark.parametrize(
     ("section", "key", "word"),
     [
