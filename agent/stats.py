@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import sqlite3
 import statistics
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import Any, Final, Literal
@@ -226,6 +227,16 @@ def _age(seconds: float | None) -> str:
     return f"{hours:.1f} h" if abs(hours) >= 1 else f"{seconds / 60:.0f} min"
 
 
+def _pad(text: str, width: int) -> str:
+    """``text`` left-aligned in ``width`` terminal columns (a Chinese character takes two)."""
+    shown = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+    return text + " " * max(1, width - shown)
+
+
+def hours_text(hours: float) -> str:
+    return f"{hours:.2f} h" if hours >= 1 else f"{hours * 60:.1f} min"
+
+
 def table_lines(stats: Stats) -> list[str]:
     head = (
         f"{stats.by:<16} {'period':<10} {'clips':>5} {'hours':>7} {'linked':>6} "
@@ -236,7 +247,7 @@ def table_lines(stats: Stats) -> list[str]:
         j = r.as_json()
         age = f"{_age(j['docking_age_median_s'])} / {_age(j['docking_age_max_s'])}"
         lines.append(
-            f"{r.group:<16} {r.period:<10} {r.clips:>5} {r.hours:>7.2f} "
+            f"{_pad(r.group, 16)} {r.period:<10} {r.clips:>5} {r.hours:>7.2f} "
             f"{_percent(j['linked_share']):>6} {_percent(j['complete_share']):>8} "
             f"{r.gaps:>4} {age:>34}"
         )

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Final
 
 from agent.errors import EvidockError
-from agent.stats import Stats
+from agent.stats import Stats, hours_text
 
 CHROMIUM: Final = "/usr/bin/chromium"
 TIMEOUT_S: Final = 120.0
@@ -67,7 +67,8 @@ def chart_svg(stats: Stats, title: str) -> tuple[str, int]:
             f"{r.gaps} gap(s)</text>",
             f'<rect x="{LABEL_W}" y="{y}" width="{max(2.0, BAR_W * r.hours / most):.1f}" '
             f'height="14" fill="#2f6db5"/>',
-            f'<text x="{LABEL_W + BAR_W + 8}" y="{y + 12}" font-size="12">{r.hours:.2f} h</text>',
+            f'<text x="{LABEL_W + BAR_W + 8}" y="{y + 12}" font-size="12">'
+            f"{hours_text(r.hours)}</text>",
             f'<rect x="{LABEL_W}" y="{y + 17}" width="{max(2.0, BAR_W * linked):.1f}" '
             f'height="12" fill="#3a9a5b"/>',
             f'<text x="{LABEL_W + BAR_W + 8}" y="{y + 27}" font-size="12">{linked:.0%}</text>',
