@@ -23,27 +23,36 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+from agent.retention import retention_of
+from agent.sensitivity import cases_holding, clip_sensitivity
 from agent.station import Station
-from config.common import transaction, utc_now
+from config.common import iso_utc, transaction, utc_now
 from hashing import Digests, HashingError, HashOptions, hash_file
 from uploader import (
     FAILURE_LOCAL,
     FAILURE_TARGET,
     FAILURE_UNAVAILABLE,
     LEASE,
+    LEGAL_HOLD,
+    LOCK_UNTIL,
     ClaimLost,
     Confirmation,
     ConfirmationMismatch,
     DeliveryError,
     FolderTarget,
     Hasher,
+    S3Confirmation,
+    S3Settings,
+    S3Target,
     SourceIntegrityError,
     Target,
     UploadJob,
     UploadQueue,
     UploadState,
     UploadStopped,
+    read_credentials,
 )
 
 log = logging.getLogger("evidock")
@@ -121,10 +130,42 @@ def delivery_target(station: Station) -> Target:
         return FolderTarget(
             delivery.central_dir, delivery.anchor_dir, hasher=store_hasher(station.options)
         )
+    if delivery.target == "s3":
+        # The access key is read now: a station that cannot deliver says so at start.
+        return S3Target(
+            s3_settings(station),
+            read_credentials(delivery.s3_credentials),
+            anchor_prefix=lambda: anchor_prefix(station),
+        )
     raise DeliveryError(
         f"delivery target {delivery.target!r} is not built into this evidock; "
-        'set delivery.target = "folder"'
+        'set delivery.target = "folder" or "s3"'
     )
+
+
+def s3_settings(station: Station) -> S3Settings:
+    """The ``[delivery]`` keys of the s3 target."""
+    d = station.config.delivery
+    return S3Settings(
+        endpoint=d.s3_endpoint,
+        bucket=d.s3_bucket,
+        region=d.s3_region,
+        addressing_style=d.s3_addressing_style,
+        part_size=d.s3_part_size_mib * 1024 * 1024,
+        checksums=d.s3_checksums,
+        ca_file=d.s3_ca_file,
+        require_object_lock=d.require_object_lock,
+        lock_mode=d.lock_mode,
+        lock_days=d.lock_days,
+        anchor_lock_days=d.anchor_lock_days,
+    )
+
+
+def anchor_prefix(station: Station) -> str:
+    """Where this station's anchors live in a shared bucket: its id and its key's hash
+    (the key now: a rotated key's checkpoints go under the new one)."""
+    key_hash = station.keyring().fingerprint().replace(" ", "")[:16]
+    return f"anchors/{station.station_id}/{key_hash}"
 
 
 def deliver_due(
@@ -231,17 +272,7 @@ def _deliver_one(
             # done by another deliverer (after this one's lease ran out) is not recorded twice.
             recorded = queue.complete(claim.job, confirmation.location, claim.clock())
             if recorded:
-                station.ledger(conn).append(
-                    "clip.uploaded",
-                    {
-                        "clip_id": job.clip_id,
-                        "sha256": job.sha256,
-                        "target": job.target,
-                        "location": confirmation.location,
-                        "confirmed_size": confirmation.size,
-                        "confirmed_sha256": confirmation.sha256,
-                    },
-                )
+                station.ledger(conn).append("clip.uploaded", _uploaded(job, confirmation))
         if not recorded:
             raise ClaimLost(f"job {job.id} (clip {job.clip_id}) was taken by another deliverer")
     except UploadStopped as exc:
@@ -284,16 +315,19 @@ def _put(
     job = claim.job
     source = station.store.path_for(job.sha256)
     _check_local(source, job)
-    row = conn.execute(
-        "SELECT source_path, recorder, session_id, kind FROM clips WHERE clip_id = ?",
-        (job.clip_id,),
-    ).fetchone()
-    meta = dict(row) if row is not None else {}
-    meta.update({"clip_id": job.clip_id, "station": station.station_id, "sha256": job.sha256})
+    meta = object_meta(station, conn, job)
     # A put of what the target already holds confirms it without sending it again.
     held = target.put(
         job.sha256, source, meta, state=job.upload, progress=claim.progress, stop=stop
     )
+    if isinstance(held, S3Confirmation) and held.parts_reused:
+        log.info(
+            "clip %s -> %s: resumed upload, %d part(s) re-used, %d sent",
+            job.clip_id,
+            job.target,
+            held.parts_reused,
+            held.parts_sent,
+        )
     if held.size != job.size or held.sha256 != job.sha256:
         raise ConfirmationMismatch(
             f"{target.name} confirmed {held.size} bytes sha256 {held.sha256} for clip "
@@ -301,6 +335,55 @@ def _put(
             "local and queued"
         )
     return held
+
+
+def object_meta(station: Station, conn: sqlite3.Connection, job: UploadJob) -> dict[str, Any]:
+    """What central storage keeps beside a clip: its digests, size, cases, collector,
+    capture time and station; for Object Lock its keep-until and whether to hold it."""
+    row = conn.execute(
+        "SELECT c.source_path, c.recorder, c.session_id, c.kind, c.blake3, c.size,"
+        " coalesce(c.creation_time, c.recorder_time) AS capture_time, s.officer"
+        " FROM clips c LEFT JOIN docking_sessions s USING (session_id) WHERE c.clip_id = ?",
+        (job.clip_id,),
+    ).fetchone()
+    meta: dict[str, Any] = {}
+    if row is not None:
+        meta.update(dict(row))
+        meta["collector"] = meta.pop("officer")
+    meta.update({"clip_id": job.clip_id, "station": station.station_id, "sha256": job.sha256})
+    meta.setdefault("size", job.size)
+    ledger = station.ledger(conn)
+    cases = cases_holding(ledger, job.clip_id)
+    meta["case_numbers"] = cases
+    if job.target == "s3":
+        category, keep_until = retention_of(conn, job.clip_id, station.config.retention)
+        meta["retention"] = category
+        if keep_until is not None:
+            meta[LOCK_UNTIL] = iso_utc(keep_until)
+        level = clip_sensitivity(conn, ledger, job.clip_id, cases).level
+        meta[LEGAL_HOLD] = level in station.config.delivery.legal_hold_sensitivities
+    return meta
+
+
+def _uploaded(job: UploadJob, confirmation: Confirmation) -> dict[str, Any]:
+    """The body of ``clip.uploaded``: what the target confirmed, and where."""
+    body: dict[str, Any] = {
+        "clip_id": job.clip_id,
+        "sha256": job.sha256,
+        "target": job.target,
+        "location": confirmation.location,
+        "confirmed_size": confirmation.size,
+        "confirmed_sha256": confirmation.sha256,
+    }
+    if isinstance(confirmation, S3Confirmation):
+        body.update(
+            etag=confirmation.etag,
+            version_id=confirmation.version_id,
+            lock_mode=confirmation.lock_mode,
+            lock_until=confirmation.lock_until,
+            legal_hold=confirmation.legal_hold,
+        )
+    return body
 
 
 def _check_local(source: Path, job: UploadJob) -> None:
