@@ -32,6 +32,7 @@ from agent.phases import advance_phases
 from agent.progress import Progress
 from agent.restarts import RESTART_DELAYS, RESTART_LIMIT, RESTART_WINDOW_SECONDS, RestartBudget
 from agent.station import Station, config_digest
+from agent.telemetry import Telemetry
 from config import StationConfig
 from config.common import printable
 from docking import (
@@ -121,6 +122,10 @@ class Daemon:
         self._next_checkpoint = clock() + self._interval
         self._delivery: threading.Thread | None = None
         self.detector: RecorderDetector | None = None
+        # Status, events and checkpoints over MQTT ([mqtt]; a no-op without a broker).
+        self.telemetry = Telemetry(
+            station, docked=self._docked_now, signing=self.signing, sign_checkpoint=self.checkpoint
+        )
 
     # --- detection ----------------------------------------------------------------------
 
@@ -135,6 +140,7 @@ class Daemon:
                 self.docked[event.volume] = event
             where = f"slot {event.slot}" if event.slot else printable(str(event.volume))
             log.info("recorder docked at %s", where)
+            self.telemetry.event("recorder.docked", self._where(event))
             self.submit(event.volume)
         elif isinstance(event, Undocked):
             with self.lock:
@@ -149,6 +155,17 @@ class Daemon:
                 )
                 stop.set()
             self._mark_removed(event.volume)
+            self.telemetry.event("recorder.removed", self._where(event))
+
+    @staticmethod
+    def _where(event: Docked | Undocked) -> dict[str, object]:
+        serial = event.usb.serial if event.usb is not None else None
+        volume = display_path(os.fsencode(event.volume))
+        return {"volume": volume, "slot": event.slot, "usb_serial": serial}
+
+    def _docked_now(self) -> list[dict[str, object]]:
+        with self.lock:
+            return [self._where(event) for event in self.docked.values()]
 
     # --- ingest workers -----------------------------------------------------------------
 
@@ -230,6 +247,7 @@ class Daemon:
         else:
             log.error("docking %s failed unexpectedly (%s): %s", name, where, what, exc_info=exc)
         now = self.clock()
+        self.telemetry.error("docking", f"{name} ({where}): {what}")
         with self.lock:
             self.failures.append(WorkerFailure(volume, session_id, what))
             tries, retry_at = self.restarts.failed(volume, now, stopping=self.stop_event.is_set())
@@ -264,6 +282,9 @@ class Daemon:
             try:
                 changed = advance_phases(conn, self.station.config.docking.wipe)
                 for session_id, phase in changed:
+                    self.telemetry.event(
+                        "session.phase", {"session_id": session_id, "phase": phase}
+                    )
                     row = conn.execute(
                         "SELECT recorder, slot, volume FROM docking_sessions WHERE session_id = ?",
                         (session_id,),
@@ -336,9 +357,10 @@ class Daemon:
             try:
                 conn = self.station.connect()
                 try:
-                    anchoring.publish_checkpoint(self.station, conn, self.target)
+                    anchor = anchoring.publish_checkpoint(self.station, conn, self.target)
                 finally:
                     conn.close()
+                self.telemetry.checkpoint(anchor)
             except Exception as exc:
                 log.error(
                     "checkpoint not signed: %s: %s; tried again later", type(exc).__name__, exc
@@ -375,11 +397,18 @@ class Daemon:
                     self.target,
                     self.stop_event,
                     DELIVERY_SECONDS,
-                    on_report=lambda _report: self.advance_phases(),
+                    on_report=self._delivered,
                 )
             except Exception as exc:
                 log.error("delivery failed: %s: %s", type(exc).__name__, printable(str(exc)))
+                self.telemetry.error("delivery", f"{type(exc).__name__}: {printable(str(exc))}")
                 self.stop_event.wait(DELIVERY_SECONDS)
+
+    def _delivered(self, report: DeliveryReport) -> None:
+        self.advance_phases()
+        if report.failed or report.parked:
+            what = f"{report.failed} uploads failed, {report.parked} parked in this pass"
+            self.telemetry.error("delivery", what)
 
     def _supervise_delivery(self) -> None:
         worker = self._delivery
@@ -402,6 +431,7 @@ class Daemon:
             except Exception as exc:
                 log.error("clock check failed: %s: %s", type(exc).__name__, exc)
         self.retry_due()
+        self.telemetry.tick()
         now = self.clock()
         if now >= self._next_checkpoint:
             self.checkpoint()
@@ -436,6 +466,7 @@ class Daemon:
             if self._delivery is not None:
                 self._delivery.join()
             self.checkpoint()
+            self.telemetry.stop()
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)
@@ -452,17 +483,21 @@ def run_daemon(
     # are swept. A live CLI process's session is left to it.
     station = Station.open(config, config_file=config_file)
     station.record_key()
+    daemon = Daemon(station)
+    # The broker password is read here: one it cannot read (or others can) stops the
+    # start on one line, before the boot is on record.
+    daemon.telemetry.start()
     record_boot(station)
     for session_id in station.orphans_closed:
         log.warning("session %s was interrupted by a stop; closed as incomplete", session_id)
     for path in station.store.sweep_staging(config.hashing.staging_max_age_hours * 3600):
         log.info("swept stale partial copy %s", path.name)
-    daemon = Daemon(station)
     if once:
         reports = daemon.ingest_all(volumes_under(config.docking.mount_root))
         daemon.close()
         delivery = daemon.deliver()
         daemon.checkpoint()
+        daemon.telemetry.stop()
         for line in delivery.lines():
             log.info("%s", line.strip())
         return 0 if all(r is not None and r.ok for r in reports) and delivery.ok else 1
