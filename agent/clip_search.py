@@ -6,7 +6,7 @@ overlaps the range. Case: any form of the number. Subject: the enforcement subje
 of a case the clip is in, or of an incident of its officer that names that case, contains
 the text (case and width folded). Place: the clip's own coordinates within the radius
 (great-circle distance); a clip with no coordinates of its own is never "near". A clip's
-sensitivity is the strictest of its cases' (normal when it is in none).
+sensitivity is the strictest of its own mark and its cases' (normal when none says more).
 """
 
 from __future__ import annotations
