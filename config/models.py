@@ -366,7 +366,8 @@ class DeliverySection(Section):
         strict=True,
         ge=1,
         le=36600,
-        description="Days each uploaded clip's version stays locked from its upload.",
+        description="Days an uploaded clip's version is locked when its retention (agent "
+        "retention) has no date yet: an open case, or permanent; else until its keep-until.",
     )
     anchor_lock_days: int = Field(
         default=3650,
@@ -377,8 +378,8 @@ class DeliverySection(Section):
     )
     legal_hold_sensitivities: tuple[Literal["normal", "privacy", "secret"], ...] = Field(
         default=("secret",),
-        description="A clip linked to a case of one of these sensitivities gets a legal hold "
-        "on its uploaded version (lifted only by a person, outside evidock).",
+        description="A clip of one of these sensitivities (its own mark or a case's) gets a "
+        "legal hold on its uploaded version (lifted only by a person, outside evidock).",
     )
 
     @field_validator("s3_credentials")
