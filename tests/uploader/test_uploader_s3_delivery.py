@@ -11,8 +11,10 @@ import os
 import sqlite3
 import uuid
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 from services import Rgw
@@ -21,6 +23,7 @@ from station_cli import run_cli
 from agent.delivery import deliver_due, delivery_target
 from agent.station import Station
 from config import load_config
+from config.common import iso_utc
 from uploader import PutProgress, S3Confirmation, Target, UploadState
 
 MIB = 1024 * 1024
@@ -223,3 +226,39 @@ def test_an_unreadable_key_file_stops_the_command_with_one_line(rgw: Rgw, tmp_pa
     assert "may be read by others (mode 0644); run chmod 600" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
     assert rgw.secret_key not in proc.stderr
+
+
+def test_retention_and_legal_hold_follow_the_clips_cases(rgw: Rgw, tmp_path: Path) -> None:
+    bucket = _bucket(rgw)
+    config = _station(tmp_path, rgw, bucket)
+    number = "朝执罚〔2026〕12号"
+    run_cli("ingest", _recorder(tmp_path / "rec1", [5000]), "--config", config, check=0)
+    run_cli(
+        "case", "create", "--config", config, "--case", number, "--subject", "张三",
+        "--category", "行政处罚", "--unit", "朝阳", "--sensitivity", "secret", check=0,
+    )  # fmt: skip
+    rec2 = _recorder(tmp_path / "rec2", [6000])
+    run_cli("ingest", rec2, "--config", config, "--case", number, check=0)
+    run_cli("deliver", "--config", config, check=0)
+
+    s3 = rgw.client()
+    now = datetime.now(UTC)
+    seen: dict[str, dict[str, Any]] = {}
+    for body in _uploaded(tmp_path / "d"):
+        sha = body["sha256"]
+        head = s3.head_object(Bucket=bucket, Key=f"clips/{sha[:2]}/{sha}")
+        cases = head["Metadata"].get("case-numbers", "")
+        seen["linked" if cases else "unlinked"] = {"head": head, "body": body, "cases": cases}
+    linked, unlinked = seen["linked"], seen["unlinked"]
+    # A secret case's clip: held, and locked lock_days (1) while its case is open.
+    assert unquote(linked["cases"]) == number
+    assert linked["head"]["ObjectLockLegalHoldStatus"] == "ON"
+    assert linked["body"]["legal_hold"] is True
+    assert linked["head"]["ObjectLockRetainUntilDate"] < now + timedelta(days=2)
+    # An unlinked clip: no hold, locked until its keep-until ([retention] unlinked, 90 days).
+    assert unlinked["head"].get("ObjectLockLegalHoldStatus", "OFF") == "OFF"
+    assert unlinked["head"]["ObjectLockRetainUntilDate"] > now + timedelta(days=89)
+    assert unlinked["body"]["lock_until"].startswith(
+        iso_utc(unlinked["head"]["ObjectLockRetainUntilDate"])[:19]
+    )
+    run_cli("verify", "--data-dir", tmp_path / "d", check=0)
