@@ -111,8 +111,10 @@ class S3Target:
         """Whether the bucket has Object Lock; ``ObjectLockRequired`` when it has none
         and the config requires it."""
         with self._guard:
-            if self._bucket_locked:
-                return True
+            known = self._bucket_locked
+        # Enabled stays enabled; without it, ask again while the config requires it.
+        if known or (known is False and not self.settings.require_object_lock):
+            return known
         from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 
         bucket = self.settings.bucket

@@ -29,6 +29,9 @@ MIB = 1024 * 1024
 _BAD_KEY = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken"}
 # Printable ASCII but the characters an S3 metadata value cannot keep as they are: "%"
 # (the escape itself), " " (trimmed at the ends of a header) and "," (between list items).
+# S3's limit is 2 KB of names and values; room is left for "omitted".
+METADATA_BUDGET = 1800
+ESSENTIAL_METADATA = ("sha256", "blake3", "size", "station", "clip-id", "capture-time", "collector")
 _META_SAFE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) not in "%,")
 
 
@@ -209,9 +212,27 @@ def encode_value(value: object) -> str:
 
 
 def object_metadata(meta: Mapping[str, Any], skip: frozenset[str]) -> dict[str, str]:
-    """``meta`` as S3 user metadata: lower-case names with "-" for "_", encoded values."""
-    return {
+    """``meta`` as S3 user metadata: lower-case names with "-" for "_", encoded values.
+
+    S3 keeps at most 2 KB of user metadata: the facts that identify the clip always go,
+    the others while they fit; ``omitted`` names those left out (the ledger has them).
+    """
+    encoded = {
         name.lower().replace("_", "-"): encode_value(value)
-        for name, value in sorted(meta.items())
+        for name, value in meta.items()
         if name not in skip and value is not None
     }
+    kept = {name: encoded[name] for name in ESSENTIAL_METADATA if name in encoded}
+    omitted: list[str] = []
+    used = sum(len(name) + len(value) for name, value in kept.items())
+    for name, value in sorted(encoded.items(), key=lambda item: len(item[1])):
+        if name in kept:
+            continue
+        if used + len(name) + len(value) > METADATA_BUDGET:
+            omitted.append(name)
+            continue
+        kept[name] = value
+        used += len(name) + len(value)
+    if omitted:
+        kept["omitted"] = ",".join(sorted(omitted))
+    return dict(sorted(kept.items()))
