@@ -32,6 +32,11 @@ from ledger import Ledger
 log = logging.getLogger("evidock")
 
 # A photo is probed too: it is evidence, and its class says it is a sound picture.
+# Clock readings that say what the recorder's clock shows at docking, so that their offset
+# may correct capture times. "newest-file" shows the clock at the recorder's last write:
+# its offset to the station's now includes the time since then (docs/media.md), so a
+# correction by it would move every clip by the footage's age.
+LIVE_CLOCKS = frozenset({"device-info"})
 PROBED_KINDS = frozenset({"video", "audio", "photo"})
 
 
@@ -242,7 +247,7 @@ class FileCopier:
             result,
             media,
             clip_id_for(result.sha256),
-            report.clock_offset_ms,
+            report.clock_offset_ms if report.clock_method in LIVE_CLOCKS else None,
             self._important(item),
         )
         record_copy(conn, led, copied, outcome, self.station.config.delivery.target)
