@@ -316,3 +316,76 @@ def test_without_a_broker_nothing_is_queued(tmp_path: Path) -> None:
         conn.close()
     finally:
         station.close()
+
+
+def _ingested(tmp_path: Path, recorder_template: Path) -> Station:
+    data = tmp_path / "data"
+    run_cli("ingest", recorder_template, "--data-dir", data, check=0)
+    return _station(data, host="127.0.0.1")
+
+
+def _command(telemetry: Telemetry, **message: Any) -> dict[str, Any]:
+    reply = telemetry.desk.handle(json.dumps(message).encode())
+    assert reply is not None
+    return reply
+
+
+def test_reverify_retry_and_rotate_commands_do_what_they_say_and_verify_still_passes(
+    recorder_template: Path, tmp_path: Path
+) -> None:
+    station = _ingested(tmp_path, recorder_template)
+    try:
+        telemetry = Telemetry(station)
+        conn = station.connect()
+        clip_id, sha256 = conn.execute("SELECT clip_id, sha256 FROM clips LIMIT 1").fetchone()
+        conn.close()
+        ok = _command(
+            telemetry, request_id="v1", command="reverify_clip", args={"clip_id": clip_id}
+        )
+        assert ok["ok"] and ok["result"]["intact"] is True
+
+        conn = station.connect()
+        jobs = [r[0] for r in conn.execute("SELECT id FROM upload_jobs ORDER BY id LIMIT 2")]
+        conn.execute(
+            "UPDATE upload_jobs SET state = 'parked', failure = 'target-unavailable' WHERE id = ?",
+            (jobs[0],),
+        )
+        conn.execute(
+            "UPDATE upload_jobs SET state = 'parked', failure = 'local-integrity' WHERE id = ?",
+            (jobs[1],),
+        )
+        conn.close()
+        retry = _command(telemetry, request_id="u1", command="retry_uploads", by="it-1")
+        assert retry["result"] == {"retried": 1, "still_parked": 1}  # integrity: a person looks
+
+        old_key = (station.data_dir / "keys" / "station.pub.pem").read_text()
+        rotated = _command(telemetry, request_id="k1", command="rotate_key")
+        assert rotated["ok"] and rotated["result"]["old_key"] != rotated["result"]["new_key"]
+        assert (station.data_dir / "keys" / "station.pub.pem").read_text() != old_key
+
+        # a copy that changed in the store is found, and told as an error
+        path = station.store.path_for(sha256)
+        original = path.read_bytes()
+        path.chmod(0o644)
+        path.write_bytes(b"not the clip")
+        bad = _command(
+            telemetry, request_id="v2", command="reverify_clip", args={"clip_id": clip_id}
+        )
+        assert bad["ok"] and bad["result"]["intact"] is False
+        assert any("reverify" in p for p in telemetry.status()["problems"])
+        commands = [
+            leaf.body["request_id"]
+            for leaf in station.ledger().leaves()
+            if leaf.kind == "command.received"
+        ]
+        assert commands == ["v1", "u1", "k1", "v2"]
+        conn = station.connect()
+        replies = [m.topic for m in Outbox(conn).pending(limit=1000) if "/replies/" in m.topic]
+        conn.close()
+        assert [t.rsplit("/", 1)[1] for t in replies] == ["v1", "u1", "k1", "v2"]
+    finally:
+        station.close()
+    run_cli("verify", "--data-dir", tmp_path / "data", check=1)  # the verifier sees it too
+    path.write_bytes(original)
+    path.chmod(0o444)
+    run_cli("verify", "--data-dir", tmp_path / "data", check=0)
