@@ -164,6 +164,8 @@ class S3Target:
             where["VersionId"] = version
         current = held.get("ObjectLockRetainUntilDate")
         current_mode = held.get("ObjectLockMode")
+        if current_mode == "COMPLIANCE":
+            mode = "COMPLIANCE"  # a COMPLIANCE lock cannot become a weaker one
         # An hour's slack: the same put's headers already set about this date.
         short = current is None or current < until - timedelta(hours=1)
         if short or (current_mode, mode) == ("GOVERNANCE", "COMPLIANCE"):

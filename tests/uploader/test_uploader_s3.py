@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -32,6 +33,7 @@ from uploader import (
     TargetUnavailable,
     UploadQueue,
     UploadState,
+    UploadStopped,
 )
 
 MIB = 1024 * 1024
@@ -310,3 +312,23 @@ def test_https_with_the_agencys_ca_works_with_the_target_settings(rgw: Rgw, tmp_
     path, sha = _clip(tmp_path, 3000, "crc")
     with pytest.raises(TargetUnavailable, match="411 MissingContentLength"):
         crc.put(sha, path, {"sha256": sha})
+
+
+def test_a_stop_between_parts_is_resumable(rgw: Rgw, tmp_path: Path) -> None:
+    bucket = _bucket(rgw)
+    path, sha = _clip(tmp_path, 11 * MIB)
+    stop = threading.Event()
+    states: list[UploadState] = []
+
+    def stop_after_first_part(sent: int, state: UploadState | None) -> None:
+        if state is not None:
+            states.append(state)
+            if state.parts:
+                stop.set()
+
+    target = _target(rgw, bucket)
+    with pytest.raises(UploadStopped, match="stopped after part 1 of 3"):
+        target.put(sha, path, {"sha256": sha}, progress=stop_after_first_part, stop=stop)
+    assert target.head(sha) is None
+    done = target.put(sha, path, {"sha256": sha}, state=states[-1])
+    assert (done.parts_reused, done.parts_sent, done.sha256) == (1, 2, sha)
