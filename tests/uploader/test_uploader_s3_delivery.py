@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import sqlite3
+import threading
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -24,7 +25,7 @@ from agent.delivery import deliver_due, delivery_target
 from agent.station import Station
 from config import load_config
 from config.common import iso_utc
-from uploader import PutProgress, S3Confirmation, Target, UploadState
+from uploader import Confirmation, PutProgress, S3Confirmation, S3Target, Target, UploadState
 
 MIB = 1024 * 1024
 BIG = 17 * MIB  # four parts of 5 MiB (the last 2 MiB)
@@ -134,25 +135,33 @@ class _Killing:
     """The station's own S3 target, with the gateway killed after ``parts`` parts."""
 
     def __init__(self, inner: Target, rgw: Rgw, parts: int) -> None:
+        assert isinstance(inner, S3Target)
         self.inner, self.name, self.rgw, self.parts = inner, inner.name, rgw, parts
         self.confirmations: list[S3Confirmation] = []
 
-    def head(self, sha256: str) -> Any:
+    def head(self, sha256: str) -> Confirmation | None:
         return self.inner.head(sha256)
 
     def put_anchor(self, name: str, text: str) -> str:
         return self.inner.put_anchor(name, text)
 
     def put(
-        self, sha256: str, source: Path, meta: Mapping[str, Any], *, progress: PutProgress,
-        **options: Any,
-    ) -> Any:  # fmt: skip
-        def hook(sent: int, state: UploadState | None) -> None:
-            progress(sent, state)
-            if state is not None and len(state.parts) == self.parts:
+        self,
+        sha256: str,
+        source: Path,
+        meta: Mapping[str, Any],
+        *,
+        state: UploadState | None = None,
+        progress: PutProgress | None = None,
+        stop: threading.Event | None = None,
+    ) -> Confirmation:
+        def hook(sent: int, saved: UploadState | None) -> None:
+            if progress is not None:
+                progress(sent, saved)
+            if saved is not None and len(saved.parts) == self.parts:
                 self.rgw.kill_rgw()
 
-        done = self.inner.put(sha256, source, meta, progress=hook, **options)
+        done = self.inner.put(sha256, source, meta, state=state, progress=hook, stop=stop)
         self.confirmations.append(done)
         return done
 
