@@ -19,7 +19,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from agent import cases_cli, ledger_cli, records_cli, recorders_cli, sensitivity_cli, wipe
+from agent import cases_cli, ledger_cli, recorders_cli, records_cli, sensitivity_cli, wipe
 from agent.access import fetch_clip
 from agent.anchoring import rotate_station_key
 from agent.boundary import fresh_line, run_command
