@@ -175,16 +175,14 @@ def test_a_missing_or_replaced_local_object_is_parked_at_once_as_an_integrity_fa
     assert "2 parked because the station's own copy is missing or damaged" in again.stdout
 
 
-def test_a_delivery_target_not_built_yet_is_a_config_error(tmp_path: Path) -> None:
+def test_a_delivery_target_without_its_keys_is_a_config_error(tmp_path: Path) -> None:
     config = _config(tmp_path)
     text = config.read_text("utf-8").replace("[delivery]\n", '[delivery]\ntarget = "s3"\n')
     config.write_text(text, "utf-8")
     proc = run_cli("check-config", config)
     assert proc.returncode == 2, (proc.stdout, proc.stderr)
-    assert 'delivery.target: "s3" (S3-compatible object storage) is not built into this ' in (
-        proc.stderr
-    )
+    assert 'delivery: target = "s3" needs s3_endpoint and s3_bucket' in proc.stderr
     assert "Traceback" not in proc.stderr
     config.write_text(text.replace('"s3"', '"ftp"'), "utf-8")
     proc = run_cli("check-config", config)
-    assert 'delivery.target: "ftp" is not allowed; write "folder"' in proc.stderr
+    assert 'delivery.target: "ftp" is not allowed; write "folder" or "s3"' in proc.stderr
