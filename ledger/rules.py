@@ -262,6 +262,14 @@ OPTIONAL_TYPES: Final[dict[str, dict[str, _Check]]] = {
     CLIP_REDOCKED: {"window_hash": _window_hash},
     CASE_LINKED: {"case_number_typed": _text},
     CASE_UNLINKED: {"case_number_typed": _text},
+    # What an S3 target confirmed: the object's ETag and version, and its Object Lock.
+    CLIP_UPLOADED: {
+        "etag": _text_or_null,
+        "version_id": _text_or_null,
+        "lock_mode": _text_or_null,
+        "lock_until": _text_or_null,
+        "legal_hold": _boolean,
+    },
 }
 
 
