@@ -41,17 +41,21 @@ def station_key(station: Station) -> StationKey:
     return keyring(station).open(station.ledger())
 
 
-def publish_checkpoint(station: Station, conn: sqlite3.Connection, target: Target) -> Anchor | None:
+def publish_checkpoint(
+    station: Station, conn: sqlite3.Connection, target: Target | None
+) -> Anchor | None:
     """Sign the current tree head (if it grew) and publish its anchor.
 
-    A ledger with no leaves has nothing to sign. Publishing failures leave the
-    checkpoint signed and stored; the next call publishes it again (anchors are
-    write-once, publishing the same text twice is a no-op).
+    A ledger with no leaves has nothing to sign. Publishing failures (or no usable
+    target: ``None``) leave the checkpoint signed and stored; the next call publishes it
+    again (anchors are write-once, publishing the same text twice is a no-op).
     """
     ledger = station.ledger(conn)
     if ledger.size() == 0:
         return None
     anchor = station.keyring().sign(ledger)
+    if target is None:
+        return anchor
     try:
         target.put_anchor(anchor.file_name(), anchor.text())
     except DeliveryError as exc:

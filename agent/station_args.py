@@ -7,14 +7,18 @@ station is always opened under its own identity and with its own config.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from agent.anchoring import publish_checkpoint
+from agent.boundary import fresh_line
 from agent.database import DB_NAME
 from agent.delivery import delivery_target
 from agent.errors import EvidockError
 from agent.station import Station, station_config
 from config import StationConfig, load_config
+from config.common import printable
+from uploader import DeliveryError, Target
 
 
 class UsageError(EvidockError):
@@ -84,5 +88,19 @@ def open_station(args: argparse.Namespace, *, create: bool = False) -> Station:
 
 
 def sign(station: Station) -> None:
-    """Commands that append leaves outside the daemon sign a checkpoint before returning."""
-    publish_checkpoint(station, station.conn, delivery_target(station))
+    """Commands that append leaves outside the daemon sign a checkpoint before returning.
+
+    The checkpoint is signed even when the delivery target cannot be used now (an S3
+    access key that cannot be read, say): what the command recorded is covered, and the
+    anchor is published by the next command or the daemon that can reach the target.
+    """
+    try:
+        target: Target | None = delivery_target(station)
+    except DeliveryError as exc:
+        fresh_line()
+        print(
+            printable(f"evidock: checkpoint signed, its anchor not published yet: {exc}"),
+            file=sys.stderr,
+        )
+        target = None
+    publish_checkpoint(station, station.conn, target)

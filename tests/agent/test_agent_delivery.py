@@ -186,3 +186,24 @@ def test_a_delivery_target_without_its_keys_is_a_config_error(tmp_path: Path) ->
     config.write_text(text.replace('"s3"', '"ftp"'), "utf-8")
     proc = run_cli("check-config", config)
     assert 'delivery.target: "ftp" is not allowed; write "folder" or "s3"' in proc.stderr
+
+
+def test_a_command_signs_its_leaves_when_the_target_cannot_be_used(tmp_path: Path) -> None:
+    """An S3 key others may read stops delivery, not the ingest: the command's leaves are
+    covered by a signed checkpoint, the anchor waits, and the station verifies."""
+    key = tmp_path / "s3-key"
+    key.write_text("access_key_id = a\nsecret_access_key = b\n", "utf-8")
+    key.chmod(0o644)
+    config = _config(tmp_path)
+    text = config.read_text("utf-8").replace(
+        "[delivery]\n",
+        '[delivery]\ntarget = "s3"\ns3_endpoint = "http://127.0.0.1:9"\n'
+        f's3_bucket = "evidence"\ns3_credentials = "{key}"\n',
+    )
+    config.write_text(text, "utf-8")
+    recorder = _recorder(tmp_path / "mount" / "REC0001", clips=1)
+    proc = run_cli("ingest", recorder, "--config", config, check=0)
+    assert "anchor not published yet" in proc.stderr and "chmod 600" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    proc = run_cli("verify", "--config", config, check=0)
+    assert "signed by a checkpoint" in proc.stdout or "OK" in proc.stdout, proc.stdout
