@@ -113,7 +113,10 @@ def run_command(name: str, func: Command, args: argparse.Namespace) -> int:
             raise
         fresh_line()
         # Messages may hold names from a recorder or a package: never raw on a terminal.
-        print(f"{name}: {printable(outcome.message)}", file=sys.stderr)
+        # A config error lists its problems one per line (the station's own config file,
+        # each line made printable); every other message stays one line.
+        lines = outcome.message.split("\n") if isinstance(exc, ConfigError) else [outcome.message]
+        print(f"{name}: " + "\n".join(printable(line) for line in lines), file=sys.stderr)
         return outcome.exit_code
 
 

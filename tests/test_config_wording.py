@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
+from station_cli import run_cli
 
 from config import ConfigError, StationConfig, load_config, parse_config
 from config.wording import WORDED_TYPES, plain_problem
@@ -276,3 +277,16 @@ def test_file_problems_say_what_to_do(tmp_path: Path) -> None:
     broken.write_text("[station\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=r"\(toml\): .*line 1.*; fix the TOML syntax there"):
         load_config(broken)
+
+
+def test_check_config_prints_each_problem_on_its_own_line(tmp_path: Path) -> None:
+    bad = tmp_path / "station.toml"
+    bad.write_text('[station]\nnmae = "x"\n[hashing]\nwindow_mib = 0\n', encoding="utf-8")
+    proc = run_cli("check-config", bad, check=2)
+    lines = proc.stderr.strip().splitlines()
+    assert "\\x0a" not in proc.stderr and len(lines) == 3, proc.stderr
+    assert lines[0].endswith("invalid config, fix these keys:")
+    assert sorted(line.split(":")[0] for line in lines[1:]) == [
+        "  hashing.window_mib",
+        "  station.nmae",
+    ]
