@@ -33,6 +33,7 @@ from config.case_numbers import (
 )
 from config.phrasing import close_matches, either, quoted_list, toml_value
 from config.policy import RetentionSection, SensitivitySection
+from config.timestamping import TimestampingSection
 
 Algorithm = Literal["sha256", "blake3", "sm3"]
 
@@ -612,4 +613,7 @@ class StationConfig(Section):
     )
     mqtt: MqttSection = Field(
         default_factory=MqttSection, description="Status, events and commands over MQTT."
+    )
+    timestamping: TimestampingSection = Field(
+        default_factory=TimestampingSection, description="RFC 3161 trusted timestamps."
     )
