@@ -12,39 +12,31 @@ failure: parked at once, never retried as a target problem.
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
 import os
 import secrets
 import sqlite3
-import stat
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
-from typing import Any
 
-from agent.retention import retention_of
-from agent.sensitivity import cases_holding, clip_sensitivity
+from agent.delivery_meta import check_local, object_meta, s3_settings, uploaded_body
+from agent.delivery_meta import store_hasher as store_hasher
+from agent.delivery_report import DeliveryReport as DeliveryReport
+from agent.delivery_report import note_failure
 from agent.station import Station
-from config.common import iso_utc, transaction, utc_now
-from hashing import Digests, HashingError, HashOptions, hash_file
+from config.common import transaction, utc_now
 from uploader import (
     FAILURE_LOCAL,
     FAILURE_TARGET,
     FAILURE_UNAVAILABLE,
     LEASE,
-    LEGAL_HOLD,
-    LOCK_UNTIL,
     ClaimLost,
     Confirmation,
     ConfirmationMismatch,
     DeliveryError,
     FolderTarget,
-    Hasher,
     S3Confirmation,
-    S3Settings,
     S3Target,
     SourceIntegrityError,
     Target,
@@ -58,69 +50,6 @@ from uploader import (
 log = logging.getLogger("evidock")
 
 Clock = Callable[[], datetime]
-
-
-@dataclass
-class DeliveryReport:
-    """One pass over the due queue: what was delivered, what failed, what is left."""
-
-    delivered: int = 0
-    failed: int = 0
-    parked: int = 0
-    waiting: int = 0
-    parked_total: int = 0
-    # parked because the station's own copy is missing or damaged (of parked_total)
-    integrity_total: int = 0
-    # queued jobs another deliverer holds a live claim on
-    busy: int = 0
-    # jobs finished by another deliverer after this one's claim ran out
-    lost: int = 0
-    stopped: bool = False
-    data_dir: Path | None = None
-    reasons: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return self.failed == 0 and self.parked_total == 0
-
-    def lines(self) -> list[str]:
-        out = [
-            f"delivered {self.delivered}, failed {self.failed} (will be retried), "
-            f"parked {self.parked}; left in the queue: {self.waiting} waiting to be "
-            f"retried, {self.parked_total} parked for a person"
-        ]
-        if self.busy:
-            out.append(f"  {self.busy} being delivered by another deliverer right now")
-        if self.stopped and self.waiting:
-            out.append("  stopped before the end of the queue: the rest goes at the next pass")
-        out.extend(f"  {reason}" for reason in self.reasons)
-        if self.integrity_total:
-            where = f" --data-dir {self.data_dir}" if self.data_dir else ""
-            out.append(
-                f"  {self.integrity_total} parked because the station's own copy is missing "
-                f"or damaged: run `evidock verify{where}` to see what happened to the "
-                "evidence store; these jobs are never retried"
-            )
-        if self.parked_total:
-            out.append("  parked jobs are not retried: fix the cause, then retry them")
-        return out
-
-
-def store_hasher(options: HashOptions) -> Hasher:
-    """Size and SHA-256 through the station's one hashing pipeline, for a target (what
-    central storage confirms; the other digests would cost CPU for nothing)."""
-
-    def digest(path: Path) -> Digests:
-        try:
-            return hash_file(path, options, sha256_only=True)
-        except HashingError as exc:
-            # A target reports an unreadable file as OSError (it does not know hashing).
-            cause = exc.__cause__
-            if isinstance(cause, OSError):
-                raise OSError(cause.errno, cause.strerror, str(path)) from None
-            raise OSError(errno.EIO, str(exc), str(path)) from None
-
-    return digest
 
 
 def delivery_target(station: Station) -> Target:
@@ -140,24 +69,6 @@ def delivery_target(station: Station) -> Target:
     raise DeliveryError(
         f"delivery target {delivery.target!r} is not built into this evidock; "
         'set delivery.target = "folder" or "s3"'
-    )
-
-
-def s3_settings(station: Station) -> S3Settings:
-    """The ``[delivery]`` keys of the s3 target."""
-    d = station.config.delivery
-    return S3Settings(
-        endpoint=d.s3_endpoint,
-        bucket=d.s3_bucket,
-        region=d.s3_region,
-        addressing_style=d.s3_addressing_style,
-        part_size=d.s3_part_size_mib * 1024 * 1024,
-        checksums=d.s3_checksums,
-        ca_file=d.s3_ca_file,
-        require_object_lock=d.require_object_lock,
-        lock_mode=d.lock_mode,
-        lock_days=d.lock_days,
-        anchor_lock_days=d.anchor_lock_days,
     )
 
 
@@ -272,7 +183,7 @@ def _deliver_one(
             # done by another deliverer (after this one's lease ran out) is not recorded twice.
             recorded = queue.complete(claim.job, confirmation.location, claim.clock())
             if recorded:
-                station.ledger(conn).append("clip.uploaded", _uploaded(job, confirmation))
+                station.ledger(conn).append("clip.uploaded", uploaded_body(job, confirmation))
         if not recorded:
             raise ClaimLost(f"job {job.id} (clip {job.clip_id}) was taken by another deliverer")
     except UploadStopped as exc:
@@ -314,7 +225,7 @@ def _put(
 ) -> Confirmation:
     job = claim.job
     source = station.store.path_for(job.sha256)
-    _check_local(source, job)
+    check_local(source, job)
     meta = object_meta(station, conn, job)
     # A put of what the target already holds confirms it without sending it again.
     held = target.put(
@@ -335,79 +246,6 @@ def _put(
             "local and queued"
         )
     return held
-
-
-def object_meta(station: Station, conn: sqlite3.Connection, job: UploadJob) -> dict[str, Any]:
-    """What central storage keeps beside a clip: its digests, size, cases, collector,
-    capture time and station; for Object Lock its keep-until and whether to hold it."""
-    row = conn.execute(
-        "SELECT c.source_path, c.recorder, c.session_id, c.kind, c.blake3, c.size,"
-        " coalesce(c.creation_time, c.recorder_time) AS capture_time, s.officer"
-        " FROM clips c LEFT JOIN docking_sessions s USING (session_id) WHERE c.clip_id = ?",
-        (job.clip_id,),
-    ).fetchone()
-    meta: dict[str, Any] = {}
-    if row is not None:
-        meta.update(dict(row))
-        meta["collector"] = meta.pop("officer")
-    meta.update({"clip_id": job.clip_id, "station": station.station_id, "sha256": job.sha256})
-    meta.setdefault("size", job.size)
-    ledger = station.ledger(conn)
-    cases = cases_holding(ledger, job.clip_id)
-    meta["case_numbers"] = cases
-    if job.target == "s3":
-        category, keep_until = retention_of(conn, job.clip_id, station.config.retention)
-        meta["retention"] = category
-        if keep_until is not None:
-            meta[LOCK_UNTIL] = iso_utc(keep_until)
-        level = clip_sensitivity(conn, ledger, job.clip_id, cases).level
-        meta[LEGAL_HOLD] = level in station.config.delivery.legal_hold_sensitivities
-    return meta
-
-
-def _uploaded(job: UploadJob, confirmation: Confirmation) -> dict[str, Any]:
-    """The body of ``clip.uploaded``: what the target confirmed, and where."""
-    body: dict[str, Any] = {
-        "clip_id": job.clip_id,
-        "sha256": job.sha256,
-        "target": job.target,
-        "location": confirmation.location,
-        "confirmed_size": confirmation.size,
-        "confirmed_sha256": confirmation.sha256,
-    }
-    if isinstance(confirmation, S3Confirmation):
-        body.update(
-            etag=confirmation.etag,
-            version_id=confirmation.version_id,
-            lock_mode=confirmation.lock_mode,
-            lock_until=confirmation.lock_until,
-            legal_hold=confirmation.legal_hold,
-        )
-    return body
-
-
-def _check_local(source: Path, job: UploadJob) -> None:
-    """The station's copy is there, a regular file of the size its clip was committed with."""
-    try:
-        info = os.lstat(source)
-    except FileNotFoundError:
-        raise SourceIntegrityError(
-            f"the station's copy of clip {job.clip_id} is missing from the evidence store "
-            f"({source})"
-        ) from None
-    except OSError as exc:
-        raise SourceIntegrityError(
-            f"the station's copy of clip {job.clip_id} ({source}) cannot be read: {exc.strerror}"
-        ) from None
-    if not stat.S_ISREG(info.st_mode):
-        raise SourceIntegrityError(
-            f"the station's copy of clip {job.clip_id} ({source}) is not a regular file"
-        )
-    if info.st_size != job.size:
-        raise SourceIntegrityError(
-            f"the station's copy of clip {job.clip_id} ({source}) has {info.st_size} bytes; "
-            f"it was committed with {job.size}"
-        )
 
 
 def _settle(
@@ -431,15 +269,4 @@ def _settle(
     else:
         state = "failed"
         report.failed += 1
-    _note(report, job, state, reason)
-
-
-def _note(report: DeliveryReport, job: UploadJob, state: str, reason: str) -> None:
-    """Log a job's failure once per change: its first failure, a new reason, parking."""
-    line = f"clip {job.clip_id} -> {job.target}: {state} (attempt {job.attempts + 1}): {reason}"
-    if state == "parked":
-        log.error("%s", line)
-    elif job.attempts == 0 or job.last_error != reason:
-        log.warning("%s", line)
-    if len(report.reasons) < 10 and reason not in {r.split(": ", 2)[-1] for r in report.reasons}:
-        report.reasons.append(line)
+    note_failure(report, job, state, reason)
