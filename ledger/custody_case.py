@@ -105,7 +105,7 @@ def event_fields(leaf: Leaf, w: Words, zone: tzinfo) -> str:
             continue
         shown = _value(key, value, w, zone)
         if shown is not None:
-            items.append(f"<li><b>{escape(w.field(key))}</b>{w.colon}{shown}</li>")
+            items.append(f"<li><b>{escape(w.field(key, leaf.kind))}</b>{w.colon}{shown}</li>")
     if not w.known_event(leaf.kind):
         items.insert(0, f"<li><b>{escape(w('event'))}</b>{w.colon}{text(leaf.kind)}</li>")
     return f'<ul class="fields">{"".join(items)}</ul>' if items else ""

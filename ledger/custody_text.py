@@ -155,7 +155,7 @@ FIELD_LABELS: Final[dict[str, tuple[str, str]]] = {
     "out": ("导出目录", "Written to"),
     "valid_from": ("生效时间", "Valid from"),
     "set_by": ("登记人", "Set by"),
-    "previous": ("原领用人", "Previously"),
+    "previous": ("原值", "Previously"),
     "subject": ("当事人", "Enforcement subject"),
     "whole_process": ("须全过程记录", "Whole-process recording required"),
     "starts": ("开始时间", "Starts"),
@@ -172,6 +172,13 @@ FIELD_LABELS: Final[dict[str, tuple[str, str]]] = {
     "place_name": ("地点名称", "Place name"),
     "officer_source": ("采集人来源", "Collector from"),
     "integrity": ("完整性", "Integrity"),
+}
+
+# A key that means something else in one kind of event: (kind, key) -> label.
+KIND_FIELD_LABELS: Final[dict[tuple[str, str], tuple[str, str]]] = {
+    ("officer.assigned", "previous"): ("原领用人", "Previous officer"),
+    ("clip.sensitivity_set", "previous"): ("原密级", "Previous sensitivity"),
+    ("case.changed", "previous"): ("原值", "Previous values"),
 }
 
 VALUE_LABELS: Final[dict[str, tuple[str, str]]] = {
@@ -253,7 +260,11 @@ class Words:
     def known_event(self, kind: str) -> bool:
         return kind in EVENT_NAMES
 
-    def field(self, key: str) -> str:
+    def field(self, key: str, kind: str | None = None) -> str:
+        """A body key's label; ``kind`` picks the label of a key whose sense depends on
+        the event (``previous`` of an assignment is an officer, of a mark a level)."""
+        if kind is not None and (kind, key) in KIND_FIELD_LABELS:
+            return KIND_FIELD_LABELS[(kind, key)][self._i]
         return FIELD_LABELS.get(key, (key, key))[self._i]
 
     def value(self, text: str) -> str:

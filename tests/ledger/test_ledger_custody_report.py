@@ -167,3 +167,13 @@ def test_chinese_text_renders_with_a_font_not_as_boxes(tmp_path: Path) -> None:
         page.write_text(f'<meta charset="utf-8"><p style="font-size:40px">{word}</p>', "utf-8")
         shots.append(read_png(screenshot(page, tmp_path / f"w{n}.png", width=400, height=120)))
     assert shots[0].rows != shots[1].rows
+
+
+def test_a_key_whose_sense_depends_on_the_event_gets_that_events_label() -> None:
+    from ledger.custody_text import Words
+
+    zh, en = Words("zh-CN"), Words("en")
+    assert zh.field("previous", "officer.assigned") == "原领用人"
+    assert zh.field("previous", "clip.sensitivity_set") == "原密级"
+    assert en.field("previous", "clip.sensitivity_set") == "Previous sensitivity"
+    assert zh.field("previous") == "原值"  # any other event: its previous value
