@@ -12,8 +12,11 @@ from __future__ import annotations
 import subprocess
 import tempfile
 import threading
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+import pytest
 
 from services.ports import LOOPBACK, free_port, run
 
@@ -75,6 +78,8 @@ class TestTSA:
         )
         self.port = free_port()
         self.requests = 0
+        # "ok"; "garbage": answers 200 with bytes that are no token; "busy": HTTP 503
+        self.mode = "ok"
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -106,8 +111,11 @@ class TestTSA:
                 if self.headers.get("Content-Type") != "application/timestamp-query":
                     self.send_error(415)
                     return
+                if tsa.mode == "busy":
+                    self.send_error(503)
+                    return
                 try:
-                    answer = tsa.reply(query)
+                    answer = tsa.reply(query) if tsa.mode == "ok" else b"not a token"
                 except Exception:
                     self.send_error(400)
                     return
@@ -146,3 +154,14 @@ def openssl_verify(data: Path, token: Path, ca: Path) -> subprocess.CompletedPro
         check=False,
         timeout=60,
     )
+
+
+@pytest.fixture
+def tsa(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestTSA]:
+    """A running test TSA (import this fixture into a test module)."""
+    service = TestTSA(tmp_path_factory.mktemp("tsa"))
+    service.start()
+    try:
+        yield service
+    finally:
+        service.stop()
