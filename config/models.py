@@ -31,6 +31,7 @@ from config.case_numbers import (
     check_parts,
     compile_pattern,
 )
+from config.delivery import BandwidthWindow, check_bandwidth
 from config.phrasing import close_matches, either, quoted_list, toml_value
 from config.policy import RetentionSection, SensitivitySection
 from config.timestamping import TimestampingSection
@@ -320,6 +321,25 @@ class DeliverySection(Section):
         le=10000,
         description="Attempts before an upload job is parked.",
     )
+    workers: int = Field(
+        default=2,
+        strict=True,
+        ge=1,
+        le=16,
+        description="Uploads the daemon sends at once, each its own job and claim; they "
+        "share the bandwidth limit (docs/queue.md).",
+    )
+    bandwidth: str = Field(
+        default="unlimited",
+        description='Upload rate limit outside bandwidth_schedule: e.g. "20Mbit", "2.5MB", '
+        '"512KiB" (per second) or "unlimited" (docs/queue.md).',
+    )
+    bandwidth_schedule: tuple[BandwidthWindow, ...] = Field(
+        default=(),
+        description="Windows of another rate in the station's time zone, e.g. [{from = "
+        '"20:00", to = "07:00", rate = "unlimited"}]; a window may cross midnight; the first '
+        "holding a moment wins.",
+    )
     # The 's3' target (S3-compatible object storage: Ceph RGW, MinIO, cloud).
     s3_endpoint: str = Field(
         default="",
@@ -382,6 +402,11 @@ class DeliverySection(Section):
         description="A clip of one of these sensitivities (its own mark or a case's) gets a "
         "legal hold on its uploaded version (lifted only by a person, outside evidock).",
     )
+
+    @field_validator("bandwidth")
+    @classmethod
+    def _bandwidth(cls, value: str) -> str:
+        return check_bandwidth(value)
 
     @field_validator("s3_credentials")
     @classmethod
