@@ -30,7 +30,7 @@ from agent.station import Station
 from config.common import iso_utc, printable, transaction, utc_now
 from hashing import HashingError, hash_file
 from ledger import LedgerError
-from uploader import DeliveryError, Outbox
+from uploader import DeliveryError, Outbox, UploadQueue
 
 if TYPE_CHECKING:
     from agent.telemetry import Telemetry
@@ -180,21 +180,14 @@ class CommandDesk:
         return self._rotate_key()
 
     def _retry_uploads(self) -> dict[str, Any]:
-        marks = ", ".join("?" for _ in RETRYABLE_FAILURES)
         conn = self.station.connect()
         try:
-            with transaction(conn):
-                retried = conn.execute(
-                    "UPDATE upload_jobs SET state = 'queued', attempts = 0, next_attempt_at = ?"
-                    f" WHERE state = 'parked' AND failure IN ({marks})",
-                    (iso_utc(utc_now()), *RETRYABLE_FAILURES),
-                ).rowcount
-                kept = conn.execute(
-                    "SELECT count(*) FROM upload_jobs WHERE state = 'parked'"
-                ).fetchone()[0]
+            jobs = UploadQueue(conn)
+            retried = jobs.retry_parked(utc_now(), failure=RETRYABLE_FAILURES)
+            kept = jobs.counts().get("parked", 0)
         finally:
             conn.close()
-        return {"retried": retried, "still_parked": int(kept)}
+        return {"retried": retried, "still_parked": kept}
 
     def _reverify(self, args: dict[str, Any]) -> dict[str, Any]:
         clip_id = args.get("clip_id")

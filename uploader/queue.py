@@ -8,15 +8,22 @@ job at once; a crashed deliverer's lease runs out and another takes the job, wit
 state its put saved (an upload id and completed parts) to resume from. A job is done
 only once the target confirmed the size and SHA-256 of what it holds, and only by the
 holder of its claim (so ``clip.uploaded`` is recorded at most once per clip and target).
-Failures back off exponentially; a job that keeps failing, or fails its integrity, is
-parked (kept, visible, never dropped) for IT staff to look at.
+Which due job goes first is decided when it is claimed, not when it was queued (a clip
+linked to a case after its ingest jumps ahead): the agent hands the queue a ``Ranker``
+(clip ids -> rank, higher first); equal ranks go oldest first. Failures back off
+exponentially with full jitter (a random delay up to the exponential bound, so stations
+that lost central storage together do not all come back at the same second); a job that
+keeps failing, or fails its integrity, is parked (kept, visible, never dropped) with its
+reason for IT staff to look at, and ``retry_parked`` queues it again.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import random
 import sqlite3
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -33,6 +40,23 @@ LEASE = timedelta(minutes=10)
 FAILURE_LOCAL = "local-integrity"  # the station's own copy is missing, unreadable or other bytes
 FAILURE_TARGET = "target-integrity"  # the target holds other bytes under the clip's name
 FAILURE_UNAVAILABLE = "target-unavailable"  # the target could not be reached or written
+FAILURES = (FAILURE_LOCAL, FAILURE_TARGET, FAILURE_UNAVAILABLE)
+
+# Clip ids of due jobs -> their rank (higher first; a clip left out ranks 0), asked inside
+# the claim's transaction on the queue's own connection.
+Ranker = Callable[[sqlite3.Connection, Sequence[str]], Mapping[str, int]]
+
+
+def backoff_delay(
+    attempts: int,
+    rng: random.Random,
+    first: float = BACKOFF_FIRST_SECONDS,
+    cap: float = BACKOFF_MAX_SECONDS,
+) -> float:
+    """Seconds before attempt ``attempts + 1``: full jitter, a uniform draw between 0 and
+    the exponential bound ``first * 2 ** (attempts - 1)`` (at most ``cap``)."""
+    bound = min(first * 2.0 ** max(attempts - 1, 0), cap)
+    return rng.uniform(0.0, bound)
 
 
 class ClaimLost(Exception):
@@ -55,6 +79,14 @@ class UploadJob:
     lease_until: str | None = None
     # Where a resumable put of this job stands (None: nothing to resume).
     upload: UploadState | None = None
+    next_attempt_at: str | None = None
+    created_at: str | None = None
+    done_at: str | None = None
+
+    @property
+    def sent_bytes(self) -> int:
+        """Bytes a resumable put has had confirmed part by part (0: none saved)."""
+        return self.upload.sent if self.upload is not None else 0
 
 
 def _upload(row: sqlite3.Row) -> UploadState | None:
@@ -79,6 +111,9 @@ def _job(row: sqlite3.Row) -> UploadJob:
         claimed_by=row["claimed_by"],
         lease_until=row["lease_until"],
         upload=_upload(row),
+        next_attempt_at=row["next_attempt_at"],
+        created_at=row["created_at"],
+        done_at=row["done_at"],
     )
 
 
@@ -100,8 +135,17 @@ class UploadQueue:
     transaction, beside the ledger leaf that records the outcome.
     """
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        *,
+        rank: Ranker | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
         self.conn = conn
+        self.rank = rank
+        # Injectable so that a test draws known delays; SystemRandom needs no seeding.
+        self.rng = rng if rng is not None else random.SystemRandom()
 
     def enqueue(self, clip_id: str, sha256: str, size: int, target: str, now: datetime) -> None:
         """Queue a clip for ``target``; queuing it again is a no-op."""
@@ -123,15 +167,20 @@ class UploadQueue:
         limit: int = 1,
     ) -> list[UploadJob]:
         """Take up to ``limit`` jobs due by ``due_by`` (default ``now``) that nobody holds
-        a live lease on, for ``claimer`` until ``now + lease``."""
+        a live lease on, for ``claimer`` until ``now + lease``: the highest ranked first
+        (``rank``, asked now), then the oldest."""
         until = iso_utc(now + lease)
         with transaction(self.conn):
             rows = self.conn.execute(
                 "SELECT * FROM upload_jobs WHERE state = 'queued' AND next_attempt_at <= ?"
                 " AND (claimed_by IS NULL OR lease_until <= ?)"
-                " ORDER BY next_attempt_at, id LIMIT ?",
-                (iso_utc(due_by or now), iso_utc(now), limit),
+                " ORDER BY created_at, id" + ("" if self.rank else " LIMIT ?"),
+                (iso_utc(due_by or now), iso_utc(now)) + (() if self.rank else (limit,)),
             ).fetchall()
+            if self.rank is not None and rows:
+                ranks = self.rank(self.conn, [row["clip_id"] for row in rows])
+                # sorted() is stable: equal ranks keep the oldest-first order.
+                rows = sorted(rows, key=lambda row: -ranks.get(row["clip_id"], 0))[:limit]
             self.conn.executemany(
                 "UPDATE upload_jobs SET claimed_by = ?, lease_until = ? WHERE id = ?",
                 [(claimer, until, row["id"]) for row in rows],
@@ -204,7 +253,7 @@ class UploadQueue:
         """Count a failed attempt: back off, or park after ``max_attempts``. Returns the
         job's new state; :class:`ClaimLost` if the job is no longer this claimer's."""
         attempts = job.attempts + 1
-        delay = min(BACKOFF_FIRST_SECONDS * 2 ** (attempts - 1), BACKOFF_MAX_SECONDS)
+        delay = backoff_delay(attempts, self.rng)
         state = "parked" if attempts >= max_attempts else "queued"
         cursor = self.conn.execute(
             "UPDATE upload_jobs SET state = ?, attempts = ?, last_error = ?, failure = ?,"
@@ -227,6 +276,26 @@ class UploadQueue:
     def park(self, job: UploadJob, error: str, now: datetime, failure: str) -> None:
         """Park the job at once (an integrity failure is never retried blindly)."""
         self.fail(job, error, now, max_attempts=job.attempts + 1, failure=failure)
+
+    def retry_parked(self, now: datetime, *, failure: str | Iterable[str] | None = None) -> int:
+        """Queue parked jobs again, due ``now`` with a fresh count of attempts: those of
+        ``failure`` (a class or several; None: every parked job). Their last error stays
+        until the next attempt says otherwise. Commits on its own; returns how many."""
+        wanted = (failure,) if isinstance(failure, str) else failure
+        sql = (
+            "UPDATE upload_jobs SET state = 'queued', attempts = 0, next_attempt_at = ?,"
+            " claimed_by = NULL, lease_until = NULL WHERE state = 'parked'"
+        )
+        params: tuple[str, ...] = (iso_utc(now),)
+        if wanted is not None:
+            classes = tuple(wanted)
+            unknown = sorted(set(classes) - set(FAILURES))
+            if unknown:
+                raise ValueError(f"unknown failure class {unknown}; one of {list(FAILURES)}")
+            sql += f" AND failure IN ({', '.join('?' for _ in classes)})"
+            params += classes
+        with transaction(self.conn):
+            return self.conn.execute(sql, params).rowcount
 
     def due(self, now: datetime, limit: int = 100) -> list[UploadJob]:
         """Jobs due by ``now`` that nobody holds a live claim on (a look; claims nothing)."""
