@@ -16,10 +16,13 @@ from uploader.queue import (
     FAILURE_LOCAL,
     FAILURE_TARGET,
     FAILURE_UNAVAILABLE,
+    FAILURES,
     LEASE,
     ClaimLost,
+    Ranker,
     UploadJob,
     UploadQueue,
+    backoff_delay,
 )
 from uploader.s3 import LEGAL_HOLD, LOCK_UNTIL, ObjectLockRequired, S3Confirmation, S3Target
 from uploader.s3_client import CredentialsError, S3Credentials, S3Settings, read_credentials
@@ -32,8 +35,10 @@ from uploader.target import (
     UploadedPart,
     UploadState,
 )
+from uploader.throttle import RateAt, Throttle
 
 __all__ = [
+    "FAILURES",
     "FAILURE_LOCAL",
     "FAILURE_TARGET",
     "FAILURE_UNAVAILABLE",
@@ -55,6 +60,8 @@ __all__ = [
     "Publisher",
     "PublisherState",
     "PutProgress",
+    "Ranker",
+    "RateAt",
     "S3Confirmation",
     "S3Credentials",
     "S3Settings",
@@ -62,12 +69,14 @@ __all__ = [
     "SourceIntegrityError",
     "Target",
     "TargetUnavailable",
+    "Throttle",
     "Topics",
     "UploadJob",
     "UploadQueue",
     "UploadState",
     "UploadStopped",
     "UploadedPart",
+    "backoff_delay",
     "broker_settings",
     "read_credentials",
     "read_password",
