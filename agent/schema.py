@@ -152,4 +152,28 @@ MIGRATIONS: tuple[str, ...] = (
         FROM docking_sessions s
     ) t;
     """,
+    # Trusted timestamps (RFC 3161) of published checkpoints (agent.timestamping). Not
+    # ledger leaves: a token is about a checkpoint, and a leaf for it would need a newer
+    # checkpoint, and its token, without end. A row is queued when its anchor is
+    # published; token stays null while the TSA cannot be reached (pending), and the
+    # next pass asks again. tsa_ca is the CA (PEM) the token was checked against when
+    # kept; published_to is where it was put beside the anchor (null: not yet).
+    """
+    CREATE TABLE checkpoint_timestamps (
+        anchor_sha256 TEXT PRIMARY KEY,
+        anchor_name TEXT NOT NULL,
+        tree_size INTEGER NOT NULL,
+        anchor TEXT NOT NULL,
+        queued_at TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        token BLOB,
+        gen_time TEXT,
+        tsa TEXT,
+        tsa_ca TEXT,
+        stamped_at TEXT,
+        published_to TEXT
+    );
+    CREATE INDEX checkpoint_timestamps_size ON checkpoint_timestamps (tree_size);
+    """,
 )

@@ -24,11 +24,20 @@ from ledger.membership import case_members
 from ledger.package import PackageReport, verify_package
 from ledger.receipt import ReceiptReport, check_receipt, clip_receipt, read_receipt
 from ledger.report import VerifyReport, report_json, report_text
+from ledger.timestamp import (
+    TOKEN_SUFFIX,
+    TimestampError,
+    TokenCheck,
+    check_token,
+    der_sorted,
+    read_certificates,
+)
 from ledger.verify import verify_station
 
 __all__ = [
     "LAST_SIGNED_NAME",
     "PUBLIC_NAME",
+    "TOKEN_SUFFIX",
     "Anchor",
     "CheckpointError",
     "EvidenceFiles",
@@ -47,12 +56,17 @@ __all__ = [
     "ReceiptReport",
     "StationKey",
     "StationKeyError",
+    "TimestampError",
+    "TokenCheck",
     "VerifyReport",
     "case_members",
     "check_receipt",
+    "check_token",
     "clip_receipt",
+    "der_sorted",
     "export_case",
     "origin_for",
+    "read_certificates",
     "read_public_key",
     "read_receipt",
     "report_json",

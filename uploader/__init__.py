@@ -36,6 +36,7 @@ from uploader.target import (
     UploadState,
 )
 from uploader.throttle import RateAt, Throttle
+from uploader.tsa import TimestampReply, TsaClient, TsaRefused, TsaUnavailable
 
 __all__ = [
     "FAILURES",
@@ -70,7 +71,11 @@ __all__ = [
     "Target",
     "TargetUnavailable",
     "Throttle",
+    "TimestampReply",
     "Topics",
+    "TsaClient",
+    "TsaRefused",
+    "TsaUnavailable",
     "UploadJob",
     "UploadQueue",
     "UploadState",
