@@ -13,6 +13,7 @@ from pathlib import Path
 
 from agent.delivery import delivery_target
 from agent.station import KEYS_DIR, Station
+from agent.timestamping import after_publish
 from ledger import LAST_SIGNED_NAME, Anchor, Keyring, StationKey
 from uploader import DeliveryError, FolderTarget, Target
 
@@ -54,6 +55,8 @@ def publish_checkpoint(
     if ledger.size() == 0:
         return None
     anchor = station.keyring().sign(ledger)
+    # The TSA's token over the anchor (when timestamping is on); a TSA down only waits.
+    after_publish(station, conn, target, anchor)
     if target is None:
         return anchor
     try:
