@@ -1,6 +1,7 @@
 """Signed checkpoints and their anchors: made after every docking session and every
 ``ledger.checkpoint_minutes``, handed to the delivery side where the station cannot
-rewrite them (a write-once folder in the embedded default).
+rewrite them (a write-once folder in the embedded default), under the station's id and
+key (``anchors/<station id>/<key hash>/``: stations share a bucket or a folder).
 
 The station's keys folder is owned by ``ledger.Keyring``; everything here goes through it.
 """
@@ -11,7 +12,7 @@ import logging
 import sqlite3
 from pathlib import Path
 
-from agent.delivery import delivery_target
+from agent.delivery import anchor_prefix, delivery_target
 from agent.station import KEYS_DIR, Station
 from agent.timestamping import after_publish
 from ledger import LAST_SIGNED_NAME, Anchor, Keyring, StationKey
@@ -60,7 +61,7 @@ def publish_checkpoint(
     if target is None:
         return anchor
     try:
-        target.put_anchor(anchor.file_name(), anchor.text())
+        target.put_anchor(anchor.file_name(), anchor.text(), prefix=anchor_prefix(station))
     except DeliveryError as exc:
         log.warning("anchor %s not published yet: %s", anchor.file_name(), exc)
     return anchor
@@ -75,12 +76,16 @@ def rotate_station_key(station: Station) -> tuple[str, str, str]:
     """
     old, new, anchor = station.keyring().rotate(station.ledger())
     station.record_key()
-    published = delivery_target(station).put_anchor(anchor.file_name(), anchor.text())
+    published = delivery_target(station).put_anchor(
+        anchor.file_name(), anchor.text(), prefix=anchor_prefix(station)
+    )
     return old.verifier.text(), new.verifier.text(), published
 
 
 def anchor_files(target: Target) -> list[Path]:
-    """The anchor files a folder target holds (other targets: none on this disk)."""
+    """The anchor files a folder target holds, every station's, oldest checkpoint first
+    (other targets: none on this disk)."""
     if not isinstance(target, FolderTarget) or not target.anchor_dir.is_dir():
         return []
-    return sorted(p for p in target.anchor_dir.glob("*.anchor") if p.is_file())
+    found = target.anchor_dir.glob("**/*.anchor")
+    return sorted((p for p in found if p.is_file()), key=lambda p: (p.name, p))

@@ -29,12 +29,14 @@ from agent.station_args import (
     UsageError,
     add_station_options,
     open_station,
+    resolve_station,
     sign,
     station_data_dir,
 )
 from agent.verification import (
     read_key,
     read_labeled_anchors,
+    station_anchors,
     verify_data_dir,
 )
 from config.common import printable
@@ -111,17 +113,20 @@ def _stage_progress(args: argparse.Namespace) -> StageProgress:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     data_dir = station_data_dir(args)
+    given = station_anchors(data_dir, args.anchor, lambda: resolve_station(args)[0])
     progress = _stage_progress(args)
     try:
         outcome = verify_data_dir(
             data_dir,
             pubkey=Path(args.pubkey) if args.pubkey else None,
-            anchors=[Path(name) for name in args.anchor or []],
+            read=given.anchors,
             require_anchor=args.require_anchor,
             progress=progress,
         )
     finally:
         progress.finish()
+    for note in given.notes:
+        print(printable(f"evidock verify: {note}"), file=sys.stderr)
     report = outcome.report
     if args.json:
         print(report_json(report))
@@ -290,7 +295,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "own, which proves less",
     )
     p.add_argument(
-        "--anchor", action="append", help="anchor file, or a folder of them (repeatable)"
+        "--anchor",
+        action="append",
+        default=[],
+        help="anchor file; a folder of them (a shared folder: this station's are taken); "
+        "'central' (or 's3'): the station's anchors read back from its delivery target "
+        "(repeatable)",
     )
     p.add_argument(
         "--require-anchor",

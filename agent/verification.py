@@ -1,6 +1,15 @@
 """Verifying a station's data dir: the ledger, its checkpoints, given anchors and the
 evidence store. The one entry point for ``evidock verify`` and the demo's last step;
-also the reading of what an auditor hands the verifiers (public keys, anchors)."""
+also the reading of what an auditor hands the verifiers (public keys, anchors).
+
+Anchors come as files, as folders, or from central storage itself (``central``: the
+station's delivery target, read back; ``s3``: the same, which must be S3). Many stations
+share one bucket or folder, so a folder or the target is read for the station's own
+anchors only: those of ``anchors/<station id>/<key hash>/`` and, of the older ones named
+by size alone, those whose checkpoint names this station as its origin. Another station's
+anchors say nothing about this ledger and are left out (counted in a note); an anchor
+file named on its own is always taken.
+"""
 
 from __future__ import annotations
 
@@ -12,17 +21,27 @@ from cryptography.exceptions import UnsupportedAlgorithm
 
 from agent.anchoring import KEYS_DIR
 from agent.database import DB_NAME, open_readonly
-from hashing import EvidenceStore
+from agent.delivery import delivery_target
+from agent.identity import ledger_station
+from agent.station import Station
+from config import StationConfig
+from hashing import BufferBudget, EvidenceStore, HashOptions
 from ledger import (
     PUBLIC_NAME,
     Anchor,
     LedgerError,
     PublicKeyFile,
     VerifyReport,
+    origin_for,
     read_public_key,
     report_text,
     verify_station,
 )
+from uploader import Target
+
+# --anchor words that read the anchors back from the station's delivery target.
+CENTRAL = "central"
+S3 = "s3"
 
 
 class VerificationInputError(Exception):
@@ -58,11 +77,12 @@ def read_key(path: Path) -> PublicKeyFile:
 
 
 def anchor_paths(paths: Sequence[Path]) -> list[Path]:
-    """Anchor files as given; a folder stands for the ``*.anchor`` files in it."""
+    """Anchor files as given; a folder stands for the ``*.anchor`` files in it and below
+    it (``anchors/<station id>/<key hash>/``)."""
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
-            found = sorted(path.glob("*.anchor"))
+            found = sorted(p for p in path.glob("**/*.anchor") if p.is_file())
             if not found:
                 raise VerificationInputError(
                     f"no *.anchor files in {path}: give the folder of anchors from central "
@@ -91,16 +111,112 @@ def read_anchors(paths: Sequence[Path]) -> list[Anchor]:
     return [anchor for _, anchor in read_labeled_anchors(paths)]
 
 
+@dataclass
+class StationAnchors:
+    """The anchors found for one station, and what was left out."""
+
+    station_id: str
+    anchors: list[Anchor]
+    notes: list[str]
+
+
+def station_anchors(
+    data_dir: Path, given: Sequence[str], config: Callable[[], StationConfig]
+) -> StationAnchors:
+    """The anchors each ``--anchor`` value names for the station of ``data_dir``: a file
+    as it is; a folder, or central storage (``central``/``s3``, through the station's
+    ``config``, asked only then), for this station's anchors."""
+    if not given:
+        return StationAnchors("", [], [])
+    station_id = ledger_station(data_dir / DB_NAME)
+    if station_id is None:
+        raise VerificationInputError(
+            f"the ledger in {data_dir} names no station: there is nothing to anchor yet"
+        )
+    found = StationAnchors(station_id, [], [])
+    for value in given:
+        if value in (CENTRAL, S3):
+            _from_central(found, value, config(), data_dir)
+        elif Path(value).is_dir():
+            labeled = read_labeled_anchors([Path(value)])
+            _keep_own(found, [(f"{value}/{name}", a) for name, a in labeled], value)
+        else:
+            found.anchors.extend(read_anchors([Path(value)]))
+    return found
+
+
+def _keep_own(found: StationAnchors, labeled: list[tuple[str, Anchor]], where: str) -> None:
+    origin = origin_for(found.station_id)
+    own = [a for _, a in labeled if _origin(a) == origin]
+    if not own:
+        raise VerificationInputError(
+            f"{where} holds no anchor of station {found.station_id} ({len(labeled)} of other "
+            "stations): give the folder or bucket its anchors were published to"
+        )
+    if len(own) < len(labeled):
+        found.notes.append(
+            f"{where}: {len(labeled) - len(own)} anchor(s) of other stations left out"
+        )
+    known = {a.text() for a in found.anchors}
+    found.anchors.extend(a for a in own if a.text() not in known)
+
+
+def _origin(anchor: Anchor) -> str | None:
+    try:
+        return anchor.checkpoint.origin
+    except LedgerError:
+        return None
+
+
+def _from_central(found: StationAnchors, word: str, config: StationConfig, data_dir: Path) -> None:
+    if word == S3 and config.delivery.target != S3:
+        raise VerificationInputError(
+            f"station {found.station_id} delivers to its {config.delivery.target} target, not "
+            "S3: give --anchor central (its anchors are read back from there)"
+        )
+    target = central_target(config, data_dir)
+    labeled = []
+    for held in target.anchors(found.station_id):
+        try:
+            labeled.append((held.location, Anchor.parse(held.text)))
+        except (LedgerError, ValueError) as exc:
+            raise VerificationInputError(
+                f"{held.location} is not an anchor ({exc}): central storage holds something "
+                "else under this station's anchors — investigate it"
+            ) from None
+    _keep_own(found, labeled, f"{word} ({target.name})")
+
+
+def central_target(config: StationConfig, data_dir: Path) -> Target:
+    """The station's delivery target, built from its config without opening the station
+    for writing (a verifier writes nothing)."""
+    options = HashOptions.from_config(config.hashing)
+    conn = open_readonly(data_dir / DB_NAME)
+    try:
+        station = Station(
+            config,
+            data_dir,
+            EvidenceStore(data_dir / "store"),
+            BufferBudget(options.read_size, options.read_size),
+            options,
+            conn,
+        )
+        return delivery_target(station)
+    finally:
+        conn.close()
+
+
 def verify_data_dir(
     data_dir: Path,
     *,
     pubkey: Path | None = None,
     anchors: Sequence[Path] = (),
+    read: Sequence[Anchor] = (),
     require_anchor: bool = False,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> Verification:
     """Verify ``data_dir`` read-only; trusts only ``pubkey`` (or says the key came from
-    the station itself) and the ``anchors`` given."""
+    the station itself) and the anchors given (``anchors`` files, ``read`` already read)."""
     if pubkey is not None:
         key, source = read_key(pubkey), f"given with --pubkey ({pubkey})"
     else:
@@ -115,7 +231,7 @@ def verify_data_dir(
             f"taken from the station itself ({station_pub}), not pinned: compare its "
             "fingerprint with the published key, or give it with --pubkey"
         )
-    parsed = read_anchors(anchors)
+    parsed = [*read_anchors(anchors), *read]
     conn = open_readonly(data_dir / DB_NAME)
     try:
         report = verify_station(

@@ -4,7 +4,11 @@ Objects are written as ``objects/ab/<sha256>``: copied to a temporary name, fsyn
 digested with the agent's hasher, and linked into place only if they are the bytes
 their name says (a link never replaces what another writer put there first). What the
 folder holds is confirmed by reading it back, as a remote store's confirmation would.
-Anchors (signed checkpoints) are written once, read-only, and never replaced.
+Anchors (signed checkpoints) are written once, read-only, and never replaced, under the
+names an S3 target gives them: ``<anchor folder>/<station id>/<key hash>/checkpoint-<size>
+.anchor``, so stations sharing one folder never collide. A station that wrote
+``checkpoint-<size>.anchor`` straight into the folder before keeps those: they are read
+back with the rest.
 
 A folder copy is quick to redo, so the folder target keeps no resumable state: a
 stopped put leaves nothing behind and the next one starts over.
@@ -29,7 +33,16 @@ from uploader.errors import (
     TargetUnavailable,
     UploadStopped,
 )
-from uploader.target import Confirmation, Digest, Hasher, PutProgress, UploadState
+from uploader.target import (
+    ANCHORS_ROOT,
+    Confirmation,
+    Digest,
+    Hasher,
+    HeldAnchor,
+    HeldObject,
+    PutProgress,
+    UploadState,
+)
 
 _BLOCK = 1024 * 1024
 _ANCHOR_NAME = re.compile(r"[A-Za-z0-9._-]{1,128}")
@@ -179,24 +192,89 @@ class FolderTarget:
                 os.close(out)
             temp.unlink(missing_ok=True)
 
-    def put_anchor(self, name: str, text: str) -> str:
+    def put_anchor(self, name: str, text: str, *, prefix: str | None = None) -> str:
         """Hand over a signed checkpoint; an anchor is written once and never replaced."""
-        if not _ANCHOR_NAME.fullmatch(name):
+        folder = self.anchor_dir
+        for part in _scope(prefix):
+            folder = folder / part
+        if not _is_name(name):
             raise DeliveryError(f"bad anchor name {name!r}")
-        final = self.anchor_dir / name
+        final = folder / name
         data = text.encode("utf-8")
         try:
-            self.anchor_dir.mkdir(parents=True, exist_ok=True)
+            folder.mkdir(parents=True, exist_ok=True)
             if not write_new(final, data, 0o444) and final.read_bytes() != data:
                 raise ConfirmationMismatch(
                     f"anchor {final} already exists with other content; anchors are "
                     "write-once — investigate before publishing again"
                 )
         except OSError as exc:
-            raise TargetUnavailable(
-                f"anchor folder {self.anchor_dir} cannot be written: {exc}"
-            ) from None
+            raise TargetUnavailable(f"anchor folder {folder} cannot be written: {exc}") from None
         return str(final)
+
+    def anchors(self, station_id: str | None = None) -> list[HeldAnchor]:
+        """One station's anchors (every key's), or every station's, and the older ones
+        straight in the folder (whichever station wrote them: the reader tells)."""
+        if station_id is not None and not _is_name(station_id):
+            raise DeliveryError(f"bad station id {station_id!r}")
+        stations = "*" if station_id is None else station_id
+        try:
+            found = [
+                *self.anchor_dir.glob("*.anchor"),
+                *self.anchor_dir.glob(f"{stations}/*/*.anchor"),
+            ]
+            held = []
+            for path in sorted(found):
+                if not stat.S_ISREG(os.lstat(path).st_mode):
+                    continue  # a link or a folder is no anchor of ours
+                name = path.relative_to(self.anchor_dir).as_posix()
+                held.append(
+                    HeldAnchor(name, path.read_bytes().decode("utf-8", "replace"), str(path))
+                )
+        except OSError as exc:
+            raise TargetUnavailable(
+                f"anchor folder {self.anchor_dir} cannot be read ({exc.strerror or exc}); "
+                "check that it is mounted"
+            ) from None
+        return held
+
+    def held(self, sha256: str, version_id: str | None = None) -> HeldObject | None:
+        """What the folder holds under ``sha256``, its bytes re-hashed (a folder keeps no
+        versions: ``version_id`` is not looked at)."""
+        confirmed = self.head(sha256)
+        if confirmed is None:
+            return None
+        return HeldObject(confirmed.size, confirmed.sha256, confirmed.location)
+
+    def read_range(
+        self, sha256: str, offset: int, length: int, version_id: str | None = None
+    ) -> bytes:
+        try:
+            fd = os.open(self.object_path(sha256), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError as exc:
+            raise self._unavailable(exc) from None
+        try:
+            return os.pread(fd, length, offset)
+        except OSError as exc:
+            raise self._unavailable(exc) from None
+        finally:
+            os.close(fd)
+
+
+def _is_name(part: str) -> bool:
+    return bool(_ANCHOR_NAME.fullmatch(part)) and part not in (".", "..")
+
+
+def _scope(prefix: str | None) -> list[str]:
+    """The folders below the anchor folder that ``anchors/<station>/<key hash>`` names."""
+    if prefix is None:
+        return []
+    parts = prefix.split("/")
+    if parts[0] == ANCHORS_ROOT:
+        parts = parts[1:]
+    if not parts or not all(_is_name(part) for part in parts):
+        raise DeliveryError(f"bad anchor prefix {prefix!r}")
+    return parts
 
 
 def _unreadable(source: Path, why: str) -> SourceIntegrityError:

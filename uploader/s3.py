@@ -22,7 +22,8 @@ version; its ETag and version id go into ``clip.uploaded``.
 
 Anchors are written once under ``anchors/<station id>/<key hash>/``, locked in COMPLIANCE
 mode; RGW 16 has no conditional PUT (If-None-Match), so the name is looked up first and
-an anchor already there must hold the same text.
+an anchor already there must hold the same text. ``anchors()`` reads back every version
+of a station's anchors (a second text under a name is a finding, not hidden by the first).
 """
 
 from __future__ import annotations
@@ -48,7 +49,14 @@ from uploader.s3_client import (
     s3_errors,
 )
 from uploader.s3_parts import LocalCopy, Sent, content_md5, put_multipart, put_single
-from uploader.target import Confirmation, PutProgress, UploadState
+from uploader.target import (
+    ANCHORS_ROOT,
+    Confirmation,
+    HeldAnchor,
+    HeldObject,
+    PutProgress,
+    UploadState,
+)
 
 # Keys of a put's ``meta`` that steer Object Lock instead of becoming metadata.
 LOCK_UNTIL = "lock_until"  # ISO 8601 UTC: the version stays locked at least until then
@@ -302,13 +310,13 @@ class S3Target:
 
     # -- anchors ---------------------------------------------------------------------------
 
-    def put_anchor(self, name: str, text: str) -> str:
+    def put_anchor(self, name: str, text: str, *, prefix: str | None = None) -> str:
         """Publish a signed checkpoint once, locked in COMPLIANCE mode; same text again
         is a no-op; other text under the name is a fork or a second station."""
         if not _ANCHOR_NAME.fullmatch(name):
             raise DeliveryError(f"bad anchor name {name!r}")
         locked = self.bucket_locked()
-        key = f"{self._anchor_prefix()}/{name}"
+        key = f"{prefix or self._anchor_prefix()}/{name}"
         data = text.encode("utf-8")
         held = self._head(key)
         if held is None:
@@ -333,6 +341,51 @@ class S3Target:
                 "— investigate before publishing again (anchors are write-once)"
             )
         return self.location(key, held.get("VersionId"))
+
+    def anchors(self, station_id: str | None = None) -> list[HeldAnchor]:
+        """Every version of one station's anchors (every key's), or of every station's."""
+        root = f"{ANCHORS_ROOT}/"
+        prefix = root if station_id is None else f"{root}{station_id}/"
+        bucket = self.settings.bucket
+        held = []
+        with s3_errors(self.settings, f"listing the anchors under {prefix}"):
+            pages = self.client.get_paginator("list_object_versions")
+            for page in pages.paginate(Bucket=bucket, Prefix=prefix):
+                for item in page.get("Versions", []):
+                    key, version = str(item["Key"]), str(item["VersionId"])
+                    if not key.endswith(".anchor"):
+                        continue
+                    answer = self.client.get_object(Bucket=bucket, Key=key, VersionId=version)
+                    text = answer["Body"].read().decode("utf-8", "replace")
+                    held.append(HeldAnchor(key[len(root) :], text, self.location(key, version)))
+        return held
+
+    def held(self, sha256: str, version_id: str | None = None) -> HeldObject | None:
+        """The current version under the clip's key (or the version named): its size,
+        SHA-256 metadata, ETag and version id, or None (deleted, never there)."""
+        key = self.object_key(sha256)
+        found = self._head(key, version_id)
+        if found is None:
+            return None
+        version = found.get("VersionId") or version_id
+        return HeldObject(
+            size=int(found["ContentLength"]),
+            sha256=_meta_sha256(found),
+            location=self.location(key, version),
+            etag=str(found.get("ETag", "")),
+            version_id=version,
+        )
+
+    def read_range(
+        self, sha256: str, offset: int, length: int, version_id: str | None = None
+    ) -> bytes:
+        key = self.object_key(sha256)
+        args = {"Bucket": self.settings.bucket, "Key": key}
+        if version_id:
+            args["VersionId"] = version_id
+        span = f"bytes={offset}-{offset + length - 1}"
+        with s3_errors(self.settings, f"re-reading {key} ({span})"):
+            return bytes(self.client.get_object(**args, Range=span)["Body"].read())
 
 
 def _meta_sha256(held: Mapping[str, Any]) -> str:

@@ -9,6 +9,11 @@ pieces when asked, so that a later put given that state continues where it left 
 The agent hands a target one :data:`Hasher` (its hashing pipeline) where whole files
 must be digested: this room does not import ``hashing``.
 
+Anchors of many stations share one target: each station's go under
+``anchors/<station id>/<key hash>/`` (the ``prefix`` a put is given), and ``anchors()``
+reads them back for a verifier. ``held`` and ``read_range`` let a later check
+(``evidock reverify --central``) see what a target holds now under a confirmed name.
+
 A target is shared between threads (uploads on the delivery worker, anchors from
 checkpointing): it keeps no per-call state on itself.
 """
@@ -53,6 +58,32 @@ class UploadState:
     @property
     def sent(self) -> int:
         return sum(part.size for part in self.parts)
+
+
+ANCHORS_ROOT = "anchors"
+
+
+@dataclass(frozen=True)
+class HeldAnchor:
+    """An anchor as central storage holds it: its name below ``anchors/``
+    (``<station id>/<key hash>/checkpoint-<size>.anchor``, or a station's older
+    ``checkpoint-<size>.anchor`` straight in the folder), its text and where it is."""
+
+    name: str
+    text: str
+    location: str
+
+
+@dataclass(frozen=True)
+class HeldObject:
+    """What a target holds under a clip's name now: its size and SHA-256 (S3: as its
+    metadata states it; a folder: its bytes re-hashed), where, and S3's ETag and version."""
+
+    size: int
+    sha256: str
+    location: str
+    etag: str | None = None
+    version_id: str | None = None
 
 
 # progress(bytes of the object the target holds or has received so far, state to save or
@@ -110,10 +141,31 @@ class Target(Protocol):
         """
         ...
 
-    def put_anchor(self, name: str, text: str) -> str:
+    def put_anchor(self, name: str, text: str, *, prefix: str | None = None) -> str:
         """Publish an anchor (a signed checkpoint) once; returns where it is held.
 
-        Publishing the same text again is a no-op; different text under a name already
-        taken raises ``ConfirmationMismatch`` and never replaces what is there.
+        ``prefix`` is the station's place among the anchors (``anchors/<station id>/<key
+        hash>``); None: the target's own (S3: the prefix it was made with; a folder: the
+        anchor folder itself, as before stations shared one). Publishing the same text
+        again is a no-op; different text under a name already taken raises
+        ``ConfirmationMismatch`` and never replaces what is there.
         """
+        ...
+
+    def anchors(self, station_id: str | None = None) -> list[HeldAnchor]:
+        """The anchors the target holds: one station's (and the folder's older ones
+        named by size alone, whoever wrote them), or every station's. S3: every version
+        of each, so a second text under a name is seen too. ``TargetUnavailable`` when
+        it cannot be read now."""
+        ...
+
+    def held(self, sha256: str, version_id: str | None = None) -> HeldObject | None:
+        """What the target holds under ``sha256`` now (S3: the current version, or the
+        version named), or None: nothing there."""
+        ...
+
+    def read_range(
+        self, sha256: str, offset: int, length: int, version_id: str | None = None
+    ) -> bytes:
+        """``length`` bytes from ``offset`` of the object (fewer at its end)."""
         ...
