@@ -22,10 +22,12 @@ from datetime import datetime, timedelta
 
 from agent.delivery_meta import check_local, object_meta, s3_settings, uploaded_body
 from agent.delivery_meta import store_hasher as store_hasher
+from agent.delivery_priority import station_queue
 from agent.delivery_report import DeliveryReport as DeliveryReport
 from agent.delivery_report import note_failure
 from agent.station import Station
 from config.common import transaction, utc_now
+from config.delivery import rate_at
 from uploader import (
     FAILURE_LOCAL,
     FAILURE_TARGET,
@@ -40,6 +42,7 @@ from uploader import (
     S3Target,
     SourceIntegrityError,
     Target,
+    Throttle,
     UploadJob,
     UploadQueue,
     UploadState,
@@ -79,6 +82,14 @@ def anchor_prefix(station: Station) -> str:
     return f"anchors/{station.station_id}/{key_hash}"
 
 
+def station_throttle(station: Station) -> Throttle:
+    """The station's bandwidth limit (``[delivery] bandwidth`` and ``bandwidth_schedule``
+    in its time zone): one per process, shared by every upload it sends."""
+    d = station.config.delivery
+    zone = station.config.station.time_zone
+    return Throttle(lambda moment: rate_at(d.bandwidth, d.bandwidth_schedule, zone, moment))
+
+
 def deliver_due(
     station: Station,
     conn: sqlite3.Connection,
@@ -87,11 +98,14 @@ def deliver_due(
     stop: threading.Event | None = None,
     clock: Clock = utc_now,
     lease: timedelta = LEASE,
+    throttle: Throttle | None = None,
 ) -> DeliveryReport:
-    """Claim and deliver, one at a time, every job due when the pass starts; report what
-    is left (backing off, parked, held by another deliverer). ``stop`` is looked at
-    between jobs and handed to each put."""
-    queue = UploadQueue(conn)
+    """Claim and deliver, one at a time, every job due when the pass starts (the highest
+    priority first, asked at each claim); report what is left (backing off, parked, held
+    by another deliverer). ``stop`` is looked at between jobs and handed to each put;
+    the bytes a put sends are paced by ``throttle`` (default: the station's limit)."""
+    queue = station_queue(station, conn)
+    pace = throttle if throttle is not None else station_throttle(station)
     report = DeliveryReport(data_dir=station.data_dir)
     claimer = f"pid {os.getpid()} {threading.current_thread().name} {secrets.token_hex(4)}"
     started = clock()
@@ -99,7 +113,7 @@ def deliver_due(
         claimed = queue.claim(claimer, clock(), due_by=started, lease=lease)
         if not claimed:
             break
-        claim = _Claim(queue, claimed[0], clock, lease)
+        claim = _Claim(queue, claimed[0], clock, lease, pace, stop)
         try:
             _deliver_one(station, conn, target, claim, report, stop)
         except BaseException:
@@ -109,12 +123,70 @@ def deliver_due(
                 queue.release(claim.job)
             raise
     report.stopped = stop is not None and stop.is_set()
+    _left(report, queue, clock())
+    return report
+
+
+def _left(report: DeliveryReport, queue: UploadQueue, now: datetime) -> None:
+    """What the queue holds after a pass."""
     counts = queue.counts()
-    report.busy = queue.claimed(clock())
+    report.busy = queue.claimed(now)
     report.waiting = counts.get("queued", 0) - report.busy
     report.parked_total = counts.get("parked", 0)
     report.integrity_total = queue.parked_for(FAILURE_LOCAL)
-    return report
+
+
+def deliver_concurrently(
+    station: Station,
+    conn: sqlite3.Connection,
+    target: Target,
+    workers: int,
+    *,
+    stop: threading.Event | None = None,
+    clock: Clock = utc_now,
+    lease: timedelta = LEASE,
+    throttle: Throttle | None = None,
+) -> DeliveryReport:
+    """One pass by ``workers`` deliverers at once, each on a thread and a connection of
+    its own, each claiming its own jobs (a claim is one ``BEGIN IMMEDIATE``: two never
+    take one job), all paced by one throttle. Returns their reports added up; the
+    first unexpected error of a worker is raised once all have ended."""
+    pace = throttle if throttle is not None else station_throttle(station)
+    if workers <= 1:
+        return deliver_due(
+            station, conn, target, stop=stop, clock=clock, lease=lease, throttle=pace
+        )
+    reports: list[DeliveryReport] = []
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        own = station.connect()
+        try:
+            reports.append(
+                deliver_due(
+                    station, own, target, stop=stop, clock=clock, lease=lease, throttle=pace
+                )
+            )
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            own.close()
+
+    threads = [
+        threading.Thread(target=work, name=f"evidock-delivery-{n + 1}", daemon=True)
+        for n in range(workers)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    total = DeliveryReport(data_dir=station.data_dir)
+    for one in reports:
+        total.add(one)
+    _left(total, UploadQueue(conn), clock())
+    return total
 
 
 def delivery_loop(
@@ -125,18 +197,24 @@ def delivery_loop(
     on_report: Callable[[DeliveryReport], None] | None = None,
     *,
     clock: Clock = utc_now,
+    workers: int | None = None,
 ) -> None:
     """The daemon's delivery worker: run it in a thread of its own.
 
-    Opens its own connection, delivers what is due, then waits ``interval_s`` (or
-    until ``stop``), and returns once ``stop`` is set: between jobs, or from inside a
-    put, which stops resumably. An unexpected error is raised to the caller (the
-    daemon's supervisor) with the job's claim given back.
+    Opens its own connection; each pass delivers what is due with ``workers``
+    deliverers (default ``[delivery] workers``) sharing one bandwidth limit, then waits
+    ``interval_s`` (or until ``stop``), and returns once ``stop`` is set: between jobs,
+    or from inside a put, which stops resumably. An unexpected error is raised to the
+    caller (the daemon's supervisor) with the job's claim given back.
     """
+    count = workers if workers is not None else station.config.delivery.workers
+    throttle = station_throttle(station)
     conn = station.connect()
     try:
         while not stop.is_set():
-            report = deliver_due(station, conn, target, stop=stop, clock=clock)
+            report = deliver_concurrently(
+                station, conn, target, count, stop=stop, clock=clock, throttle=throttle
+            )
             if on_report is not None:
                 on_report(report)
             stop.wait(interval_s)
@@ -146,14 +224,26 @@ def delivery_loop(
 
 class _Claim:
     """A claimed job and its lease: renewed as the put reports progress (when half of it
-    has gone by, or when the put has new state to save)."""
+    has gone by, or when the put has new state to save); the bytes the put reports are
+    paced by the throttle."""
 
-    def __init__(self, queue: UploadQueue, job: UploadJob, clock: Clock, lease: timedelta):
+    def __init__(
+        self,
+        queue: UploadQueue,
+        job: UploadJob,
+        clock: Clock,
+        lease: timedelta,
+        throttle: Throttle,
+        stop: threading.Event | None,
+    ):
         self.queue = queue
         self.job = job
         self.clock = clock
         self.lease = lease
         self.renew_at = clock() + lease / 2
+        self.throttle = throttle
+        self.stop = stop
+        self.reported = 0
 
     def progress(self, sent: int, state: UploadState | None) -> None:
         now = self.clock()
@@ -163,6 +253,13 @@ class _Claim:
                 self.job, now, lease=self.lease, state=state if changed else None
             )
             self.renew_at = now + self.lease / 2
+        self.pace(sent)
+
+    def pace(self, sent: int) -> None:
+        """Wait as the bandwidth limit asks for the bytes sent since the last report."""
+        if sent > self.reported:
+            fresh, self.reported = sent - self.reported, sent
+            self.throttle.take(fresh, self.stop)
 
 
 def _deliver_one(
@@ -231,6 +328,10 @@ def _put(
     held = target.put(
         job.sha256, source, meta, state=job.upload, progress=claim.progress, stop=stop
     )
+    if isinstance(held, S3Confirmation) and held.parts_sent and not claim.reported:
+        # A put in one piece reports nothing as it goes: its bytes are paid for now,
+        # before this worker's next job.
+        claim.pace(held.size)
     if isinstance(held, S3Confirmation) and held.parts_reused:
         log.info(
             "clip %s -> %s: resumed upload, %d part(s) re-used, %d sent",

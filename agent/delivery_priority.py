@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
 from agent.station import Station
 from config.case_numbers import fold_case_number
 from ledger import Ledger, case_members
-from uploader import UploadQueue
+from uploader import Ranker, UploadQueue
 
 SECRET: Final = 4
 CASE: Final = 2
@@ -125,10 +125,6 @@ def priorities(
         if rank:
             found[clip_id] = Priority(rank, tuple(reasons))
     return found
-
-
-# The shape of ``uploader.Ranker``: clip ids -> rank, higher first.
-Ranker = Callable[[sqlite3.Connection, Sequence[str]], Mapping[str, int]]
 
 
 def ranker(station: Station) -> Ranker:

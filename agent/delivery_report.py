@@ -31,6 +31,18 @@ class DeliveryReport:
     data_dir: Path | None = None
     reasons: list[str] = field(default_factory=list)
 
+    def add(self, other: DeliveryReport) -> None:
+        """Count another deliverer's pass of the same round (the queue's totals are
+        asked again after the round)."""
+        self.delivered += other.delivered
+        self.failed += other.failed
+        self.parked += other.parked
+        self.lost += other.lost
+        self.stopped = self.stopped or other.stopped
+        for reason in other.reasons:
+            if len(self.reasons) < 10 and reason not in self.reasons:
+                self.reasons.append(reason)
+
     @property
     def ok(self) -> bool:
         return self.failed == 0 and self.parked_total == 0
