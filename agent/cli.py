@@ -19,7 +19,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from agent import cases_cli, ledger_cli, recorders_cli, records_cli, sensitivity_cli, wipe
+from agent import cases_cli, ledger_cli, recorders_cli, records_cli, reverify, sensitivity_cli, wipe
 from agent.access import fetch_clip
 from agent.anchoring import rotate_station_key
 from agent.boundary import fresh_line, run_command
@@ -268,6 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
     wipe.register(sub)
     records_cli.register(sub)
     sensitivity_cli.register(sub)
+    reverify.register(sub)
     return parser
 
 
