@@ -19,7 +19,17 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from agent import cases_cli, ledger_cli, recorders_cli, records_cli, reverify, sensitivity_cli, wipe
+from agent import (
+    cases_cli,
+    ledger_cli,
+    purge,
+    queue_cli,
+    recorders_cli,
+    records_cli,
+    reverify,
+    sensitivity_cli,
+    wipe,
+)
 from agent.access import fetch_clip
 from agent.anchoring import rotate_station_key
 from agent.boundary import fresh_line, run_command
@@ -269,6 +279,8 @@ def build_parser() -> argparse.ArgumentParser:
     records_cli.register(sub)
     sensitivity_cli.register(sub)
     reverify.register(sub)
+    queue_cli.register(sub)
+    purge.register(sub)
     return parser
 
 
