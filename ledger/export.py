@@ -69,6 +69,7 @@ from ledger.leaf import (
 from ledger.log import Ledger, format_at, writing
 from ledger.membership import case_key, case_members, same_case
 from ledger.receipt import TlogProof, verify_proof
+from ledger.timestamp_package import write_timestamps
 
 _COPY = 1 << 20
 
@@ -290,6 +291,7 @@ def _export(
         (out / "proofs" / f"{index:012d}.tlog-proof").write_text(proof.text(), "utf-8")
     (out / "checkpoint.txt").write_text(anchor.note, "utf-8")
     (out / ANCHOR_FILE).write_text(anchor.text(), "utf-8")
+    write_timestamps(ledger, out, checkpoint.size)
     (out / "station.pub.pem").write_bytes(key.pem())
     (out / "station.vkey").write_text(key.text() + "\n", "utf-8")
     at = format_at(ledger.clock())

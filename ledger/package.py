@@ -47,6 +47,7 @@ from ledger.pinning import pin_key
 from ledger.receipt import verify_proof
 from ledger.report import STATUS_OK, STATUS_PROBLEMS, STATUS_UNSIGNED
 from ledger.rules import LeafRules, station_of_origin
+from ledger.timestamp_package import check_timestamps
 
 _READ = 1 << 20
 
@@ -288,6 +289,7 @@ def verify_package(
     leaves = _check_leaves(folder, manifest, key, checkpoint, rules, set(digests), report)
     report.leaves = len(leaves)
     _check_clips(manifest, leaves, digests, report)
+    check_timestamps(folder, key, checkpoint, report.problems, report.notes)
     return report
 
 

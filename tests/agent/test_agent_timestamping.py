@@ -15,8 +15,11 @@ from agent.delivery import delivery_target
 from agent.station import Station
 from agent.timestamping import TIMESTAMPS_DIR, stamp_pending, timestamp_lines
 from config import load_config
+from ledger.layout import write_sums
 
 __all__ = ["tsa"]
+
+CASE = "朝执罚〔2026〕12号"
 
 
 def _config(tmp_path: Path, url: str, ca: Path) -> Path:
@@ -157,3 +160,46 @@ def test_a_token_under_another_ca_is_not_kept_and_verify_calls_a_changed_one_inv
     lines, invalid = timestamp_lines(conn, settings)
     assert invalid and "INVALID" in lines[0]
     conn.close()
+
+
+def test_an_export_carries_the_tokens_and_verify_package_checks_them(
+    tsa: TestTSA, tmp_path: Path
+) -> None:
+    config = _config(tmp_path, tsa.url, tsa.ca)
+    source = _recorder(tmp_path / "mount" / "REC0001")
+    made = run_cli("ingest", source, "--config", config, "--json", check=0)
+    data = tmp_path / "d"
+    conn = sqlite3.connect(data / "station.db")
+    clip = conn.execute("SELECT clip_id FROM clips ORDER BY clip_id").fetchone()[0]
+    conn.close()
+    assert clip, made.stdout
+    run_cli("link", "--data-dir", data, "--case", CASE, "--clip", clip, check=0)
+    out = tmp_path / "package"
+    run_cli(
+        "export", "--data-dir", data, "--case", CASE, "--out", out,
+        "--who", "auditor", "--purpose", "court", check=0,
+    )  # fmt: skip
+    stamped = sorted((out / "timestamps").glob("*.anchor"))
+    assert stamped
+    for anchor in stamped:
+        token = anchor.with_name(anchor.name + ".tsr")
+        ca = out / "timestamps" / "tsa-ca.pem"
+        assert openssl_verify(anchor, token, ca).returncode == 0
+    pub = data / "keys" / "station.pub.pem"
+    checked = run_cli("verify-package", out, "--pubkey", pub, check=0)
+    assert checked.stdout.count("existed at") == len(stamped), checked.stdout
+    assert "CN=evidock test TSA" in checked.stdout
+
+    # A token over another anchor (sums made again, so only the token check can tell)
+    first, last = stamped[0], stamped[-1]
+    if first == last:
+        (out / "timestamps" / "tsa-ca.pem").write_bytes(
+            make_tsa_certificates(tmp_path / "other", "another TSA")[0].read_bytes()
+        )
+    else:
+        token = first.with_name(first.name + ".tsr")
+        token.chmod(0o644)
+        token.write_bytes(last.with_name(last.name + ".tsr").read_bytes())
+    write_sums(out)
+    bad = run_cli("verify-package", out, "--pubkey", pub, check=1)
+    assert "trusted timestamp INVALID" in bad.stdout
