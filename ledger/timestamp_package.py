@@ -79,7 +79,10 @@ def check_timestamps(
     except TimestampError as exc:
         problems.append(f"{TIMESTAMPS}/{CA_FILE}: {exc}")
         return
-    prints = ", ".join(hashlib.sha256(c.public_bytes(Encoding.DER)).hexdigest() for c in roots)
+    # as ``openssl x509 -noout -fingerprint -sha256`` prints it
+    prints = ", ".join(
+        hashlib.sha256(c.public_bytes(Encoding.DER)).digest().hex(":").upper() for c in roots
+    )
     for anchor_path in sorted(where.glob("*.anchor")):
         label = f"{TIMESTAMPS}/{anchor_path.name}"
         try:
