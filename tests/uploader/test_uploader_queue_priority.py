@@ -134,8 +134,7 @@ def test_parked_after_n_attempts_with_its_reason_then_retried_by_class(tmp_path:
     now = T0
     for attempt in range(1, 4):
         now += timedelta(hours=2)
-        (job,) = [j for j in queue.claim("me", now, limit=3) if j.clip_id == "c1"] or [None]
-        assert job is not None
+        (job,) = [j for j in queue.claim("me", now, limit=3) if j.clip_id == "c1"]
         for other in queue.jobs("queued"):
             if other.claimed_by and other.clip_id != "c1":
                 queue.release(other)
@@ -148,9 +147,8 @@ def test_parked_after_n_attempts_with_its_reason_then_retried_by_class(tmp_path:
     for clip, failure in (("c2", FAILURE_LOCAL), ("c3", FAILURE_TARGET)):
         (job,) = [j for j in queue.claim("me", now, limit=3) if j.clip_id == clip]
         for other in queue.jobs("queued"):
-            if other.claimed_by:
-                if other.clip_id != clip:
-                    queue.release(other)
+            if other.claimed_by and other.clip_id != clip:
+                queue.release(other)
         with transaction(queue.conn):
             queue.park(job, f"{failure} trouble", now, failure)
     assert queue.retry_parked(now, failure=FAILURE_UNAVAILABLE) == 1
