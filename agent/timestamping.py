@@ -16,13 +16,11 @@ would need a token of its own, without end. ``evidock verify`` checks them
 from __future__ import annotations
 
 import hashlib
-import inspect
 import logging
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from cryptography import x509
 
@@ -238,13 +236,8 @@ def put_token(
         return where
     if not isinstance(target, FolderTarget):
         return None
-    # Where the folder holds the anchor (publishing the same text again is a no-op),
-    # under the station's prefix where the target takes one.
-    put_anchor: Any = target.put_anchor
-    if prefix is not None and "prefix" in inspect.signature(put_anchor).parameters:
-        anchor_path = Path(put_anchor(name, anchor_text, prefix=prefix))
-    else:
-        anchor_path = Path(put_anchor(name, anchor_text))
+    # Where the folder holds the anchor (publishing the same text again is a no-op).
+    anchor_path = Path(target.put_anchor(name, anchor_text, prefix=prefix))
     path = anchor_path.with_name(anchor_path.name + TOKEN_SUFFIX)
     try:
         if not write_new(path, token, 0o444) and path.read_bytes() != token:
