@@ -232,7 +232,7 @@ def put_token(
     when the target cannot hold bytes beside its anchors yet (the token stays local)."""
     put_bytes = getattr(target, "put_anchor_bytes", None)
     if callable(put_bytes):
-        where: str = put_bytes(f"{name}{TOKEN_SUFFIX}", token)
+        where: str = put_bytes(f"{name}{TOKEN_SUFFIX}", token, prefix=prefix)
         return where
     if not isinstance(target, FolderTarget):
         return None
