@@ -215,6 +215,11 @@ def _cases(s: Station) -> list[tuple[str, tuple[str, ...], int, str]]:
         ("verify", ("--data-dir", missing), 2, "station"),
         ("verify", ("--data-dir", d, "--pubkey", str(garbage)), 2, "key"),
         ("verify", ("--data-dir", d, "--anchor", str(garbage)), 2, "anchor"),
+        ("verify", ("--data-dir", d, "--anchor", "s3"), 2, "--anchor central"),
+        ("verify", ("--data-dir", d, "--anchor", str(not_package)), 2, "no *.anchor"),
+        ("reverify", ("--data-dir", d), 2, "--central"),
+        ("reverify", ("--data-dir", d, "--central", "--sample", "-1"), 2, "--sample"),
+        ("reverify", ("--data-dir", missing, "--central"), 2, "no station"),
         ("proof", ("cnothere", "--data-dir", d), 2, "cnothere"),
         (
             "export",
