@@ -75,7 +75,7 @@ def test_run_once_ingests_every_docked_recorder_and_anchors(
     assert kinds.count("clip.uploaded") == files + 1
     central = [p for p in (tmp_path / "central" / "objects").rglob("*") if p.suffix != ".json"]
     assert len([p for p in central if p.is_file()]) == files + 1
-    anchors = sorted((tmp_path / "central" / "anchors").glob("*.anchor"))
+    anchors = sorted((tmp_path / "central" / "anchors").glob("*/*/*.anchor"))  # <station>/<key>/
     assert anchors
     run_cli("verify", "--data-dir", data, "--anchor", anchors[-1], check=0)
 

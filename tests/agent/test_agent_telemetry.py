@@ -146,7 +146,7 @@ def test_run_publishes_its_ledger_as_events_in_order_its_status_and_its_checkpoi
 
     # one after the session, one after delivery: each with the proof from the one before
     checkpoints = [json.loads(m.payload) for m in got if m.topic == f"{prefix}/checkpoints"]
-    anchors = sorted((tmp_path / "central" / "anchors").glob("*.anchor"))
+    anchors = sorted((tmp_path / "central" / "anchors").glob("*/*/*.anchor"))  # <station>/<key>/
     assert [c["anchor"] for c in checkpoints] == [a.read_text("utf-8") for a in anchors]
     assert checkpoints[-1]["size"] == len(kinds)
     sizes = [c["size"] for c in checkpoints]
