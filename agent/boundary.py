@@ -113,9 +113,14 @@ def run_command(name: str, func: Command, args: argparse.Namespace) -> int:
             raise
         fresh_line()
         # Messages may hold names from a recorder or a package: never raw on a terminal.
-        # A config error lists its problems one per line (the station's own config file,
-        # each line made printable); every other message stays one line.
-        lines = outcome.message.split("\n") if isinstance(exc, ConfigError) else [outcome.message]
+        # A config error with several problems lists them one per line (the station's own
+        # config file, each line made printable); every other message is one line.
+        lines = [outcome.message]
+        if isinstance(exc, ConfigError):
+            if len(exc.problems) == 1:
+                lines = [f"{exc.source}: invalid config: {exc.problems[0]}"]
+            else:
+                lines = outcome.message.split("\n")
         print(f"{name}: " + "\n".join(printable(line) for line in lines), file=sys.stderr)
         return outcome.exit_code
 
