@@ -22,6 +22,7 @@ from agent.access import AccessRefused
 from agent.anchoring import KEYS_DIR
 from agent.boundary import run_command
 from agent.database import DB_NAME, open_readonly
+from agent.errors import EvidockError
 from agent.progress import StageProgress
 from agent.sensitivity import check_export
 from agent.station import Station
@@ -39,7 +40,9 @@ from agent.verification import (
     station_anchors,
     verify_data_dir,
 )
+from config import ConfigError
 from config.common import printable
+from config.timestamping import TimestampingSection
 from ledger import (
     PUBLIC_NAME,
     CheckpointError,
@@ -114,6 +117,7 @@ def _stage_progress(args: argparse.Namespace) -> StageProgress:
 def cmd_verify(args: argparse.Namespace) -> int:
     data_dir = station_data_dir(args)
     given = station_anchors(data_dir, args.anchor, lambda: resolve_station(args)[0])
+    timestamping, not_checked = _timestamping(args)
     progress = _stage_progress(args)
     try:
         outcome = verify_data_dir(
@@ -122,17 +126,33 @@ def cmd_verify(args: argparse.Namespace) -> int:
             read=given.anchors,
             require_anchor=args.require_anchor,
             progress=progress,
+            timestamping=timestamping,
         )
     finally:
         progress.finish()
     for note in given.notes:
         print(printable(f"evidock verify: {note}"), file=sys.stderr)
     report = outcome.report
+    stamps = [*outcome.timestamps, *not_checked]
     if args.json:
-        print(report_json(report))
+        found = json.loads(report_json(report))
+        found["timestamps"] = {"lines": stamps, "invalid": outcome.timestamp_invalid}
+        found["status"], found["ok"] = outcome.status, outcome.ok
+        print(json.dumps(found, ensure_ascii=False, indent=2))
     else:
         print(_on_terminal(report_text(replace(report, problems=_lines(report.problems)))))
-    return report.status
+        for line in stamps:
+            print(_on_terminal(line))
+    return outcome.status
+
+
+def _timestamping(args: argparse.Namespace) -> tuple[TimestampingSection | None, list[str]]:
+    """The station's TSA settings for checking its tokens; an auditor with a copy of the
+    data dir but not its config still verifies, and is told the tokens were not checked."""
+    try:
+        return resolve_station(args)[0].timestamping, []
+    except (EvidockError, ConfigError) as exc:
+        return None, [f"trusted timestamps not checked: {exc}"]
 
 
 def cmd_proof(args: argparse.Namespace) -> int:

@@ -24,7 +24,9 @@ from agent.database import DB_NAME, open_readonly
 from agent.delivery import delivery_target
 from agent.identity import ledger_station
 from agent.station import Station
+from agent.timestamping import timestamp_lines
 from config import StationConfig
+from config.timestamping import TimestampingSection
 from hashing import BufferBudget, EvidenceStore, HashOptions
 from ledger import (
     PUBLIC_NAME,
@@ -51,19 +53,24 @@ class VerificationInputError(Exception):
 @dataclass(frozen=True)
 class Verification:
     report: VerifyReport
+    # What the checkpoints' trusted timestamps say (agent.timestamping): a line each, and
+    # whether any token is INVALID (the station then fails its verification: exit 1).
+    timestamps: tuple[str, ...] = ()
+    timestamp_invalid: bool = False
 
     @property
     def ok(self) -> bool:
-        """Exit 0: intact, and every leaf signed by the trusted key (see VerifyReport)."""
-        return self.report.ok
+        """Exit 0: intact, every leaf signed by the trusted key (see VerifyReport), and no
+        trusted timestamp found invalid."""
+        return self.report.ok and not self.timestamp_invalid
 
     @property
     def status(self) -> int:
-        return self.report.status
+        return 1 if self.timestamp_invalid else self.report.status
 
     @property
     def lines(self) -> list[str]:
-        return report_text(self.report).splitlines()
+        return report_text(self.report).splitlines() + list(self.timestamps)
 
 
 def read_key(path: Path) -> PublicKeyFile:
@@ -214,9 +221,12 @@ def verify_data_dir(
     read: Sequence[Anchor] = (),
     require_anchor: bool = False,
     progress: Callable[[str, int, int], None] | None = None,
+    timestamping: TimestampingSection | None = None,
 ) -> Verification:
     """Verify ``data_dir`` read-only; trusts only ``pubkey`` (or says the key came from
-    the station itself) and the anchors given (``anchors`` files, ``read`` already read)."""
+    the station itself) and the anchors given (``anchors`` files, ``read`` already read).
+    With ``timestamping`` (the station's TSA settings) the checkpoints' trusted
+    timestamps are checked too."""
     if pubkey is not None:
         key, source = read_key(pubkey), f"given with --pubkey ({pubkey})"
     else:
@@ -243,6 +253,12 @@ def verify_data_dir(
             require_anchor=require_anchor,
             progress=progress,
         )
+        stamps: list[str] = []
+        invalid = False
+        if timestamping is not None:
+            stamps, invalid = timestamp_lines(
+                conn, timestamping, data_dir=data_dir, anchors=anchor_paths(anchors)
+            )
     finally:
         conn.close()
-    return Verification(report)
+    return Verification(report, tuple(stamps), invalid)

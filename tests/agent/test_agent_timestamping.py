@@ -90,7 +90,8 @@ def test_every_signed_checkpoint_gets_a_token_beside_its_anchor(
     assert not invalid
     assert len(lines) == len(rows) + len(anchors)
     assert all("timestamped at" in line and "CN=evidock test TSA" in line for line in lines)
-    run_cli("verify", "--data-dir", data, check=0)
+    said = run_cli("verify", "--data-dir", data, check=0).stdout
+    assert said.count("timestamped at") == len(rows), said  # evidock verify says so
 
 
 def test_tsa_down_the_ingest_goes_on_and_the_next_pass_adds_the_token(
@@ -159,7 +160,11 @@ def test_a_token_under_another_ca_is_not_kept_and_verify_calls_a_changed_one_inv
     conn.execute("UPDATE checkpoint_timestamps SET token = ?", (bytes(token),))
     lines, invalid = timestamp_lines(conn, settings)
     assert invalid and "INVALID" in lines[0]
+    conn.commit()
     conn.close()
+    # evidock verify fails the station on it, and says why.
+    said = run_cli("verify", "--config", right, "--data-dir", data, check=1).stdout
+    assert "INVALID" in said, said
 
 
 def test_an_export_carries_the_tokens_and_verify_package_checks_them(
