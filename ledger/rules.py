@@ -262,6 +262,8 @@ OPTIONAL_TYPES: Final[dict[str, dict[str, _Check]]] = {
     CLIP_REDOCKED: {"window_hash": _window_hash},
     CASE_LINKED: {"case_number_typed": _text},
     CASE_UNLINKED: {"case_number_typed": _text},
+    # What a purge relied on: each target's confirming upload, and the keep-until date.
+    CLIP_PURGED: {"uploads": _object_list, "keep_until": _text_or_null},
     # What an S3 target confirmed: the object's ETag and version, and its Object Lock.
     CLIP_UPLOADED: {
         "etag": _text_or_null,

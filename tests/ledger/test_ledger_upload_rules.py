@@ -34,3 +34,13 @@ def test_s3_keys_of_the_wrong_type_are_found() -> None:
     for key, bad in (("legal_hold", "yes"), ("etag", 7), ("lock_until", 1767225600)):
         problem = body_problem("clip.uploaded", {**FOLDER_BODY, **S3_KEYS, key: bad})
         assert problem is not None and key in problem, (key, problem)
+
+
+def test_a_purge_names_what_it_relied_on_with_the_right_types() -> None:
+    body = {"clip_id": "c1", "sha256": "a" * 64, "reason": "retention over"}
+    relied = {"uploads": [{"target": "folder", "leaf": 7}], "keep_until": "2027-03-01"}
+    assert body_problem("clip.purged", body) is None
+    assert body_problem("clip.purged", {**body, **relied}) is None
+    for key, bad in (("uploads", "leaf 7"), ("keep_until", 20270301)):
+        problem = body_problem("clip.purged", {**body, **relied, key: bad})
+        assert problem is not None and key in problem, (key, problem)
