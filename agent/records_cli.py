@@ -11,7 +11,9 @@ import argparse
 import csv
 import json
 import math
+import sqlite3
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -22,16 +24,25 @@ from agent.case_records import find_case
 from agent.cases import check_case_number
 from agent.clip_facts import ClipFacts, load_cases, load_clip_facts
 from agent.clip_search import ClipQuery, result_json, result_lines, search
+from agent.database import DB_NAME, open_readonly
 from agent.errors import CaseError
 from agent.incident_feed import read_feed
 from agent.records_filters import near, time_range
 from agent.station import Station
-from agent.station_args import add_station_options, open_station, sign
+from agent.station_args import (
+    UsageError,
+    add_station_options,
+    open_station,
+    resolve_station,
+    sign,
+)
 from agent.stats import COLUMNS, compute_stats, table_lines
 from agent.stats_chart import write_png
 from agent.whole_process import DEFAULT_MAX_GAP_S, Coverage, Gap, coverage
+from config import StationConfig
 from config.case_numbers import SENSITIVITIES
 from config.common import printable
+from ledger import Ledger
 
 INTEGRITY = ("ok", "truncated", "undecodable", "not_media", "not_probed")
 
@@ -53,7 +64,32 @@ def _metres(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of metres") from None
 
 
-def _clips(station: Station) -> list[ClipFacts]:
+@dataclass(frozen=True)
+class _Reader:
+    """The station read-only: what the reading commands need (an auditor with read access
+    to the data dir, or a copy of it, may run them; they never write)."""
+
+    conn: sqlite3.Connection
+    config: StationConfig
+
+    def ledger(self) -> Ledger:
+        return Ledger(self.conn, station_id=self.config.station.id)
+
+
+def _read_only(args: argparse.Namespace) -> _Reader:
+    config, _file, data_dir = resolve_station(args)
+    conn = open_readonly(data_dir / DB_NAME)
+    tables = {str(row[0]) for row in conn.execute("SELECT name FROM sqlite_master")}
+    if not {"incidents", "link_reviews", "clip_media", "cases"} <= tables:
+        conn.close()
+        raise UsageError(
+            "this station's database predates case records and clip media: run any "
+            "command that writes to it (e.g. `evidock deliver`) or the daemon once to update it"
+        )
+    return _Reader(conn, config)
+
+
+def _clips(station: Station | _Reader) -> list[ClipFacts]:
     section = station.config.station
     return load_clip_facts(
         station.conn, station.ledger(), time_zone=section.time_zone, station_place=section.place
@@ -152,7 +188,7 @@ def cmd_match(args: argparse.Namespace) -> int:
 
 
 def cmd_review(args: argparse.Namespace) -> int:
-    station = open_station(args)
+    station = _read_only(args)
     items = incidents.review_list(station.conn, _clips(station))
     if args.json:
         _print_json({"count": len(items), "items": [i.as_json() for i in items]})
@@ -180,7 +216,7 @@ def cmd_review(args: argparse.Namespace) -> int:
 
 
 def cmd_completeness(args: argparse.Namespace) -> int:
-    station = open_station(args)
+    station = _read_only(args)
     groups = completeness_report.completeness(_clips(station), officer=args.officer, unit=args.unit)
     if args.json:
         _print_json(completeness_report.report_json(groups))
@@ -190,7 +226,7 @@ def cmd_completeness(args: argparse.Namespace) -> int:
 
 
 def cmd_gaps(args: argparse.Namespace) -> int:
-    station = open_station(args)
+    station = _read_only(args)
     number = check_case_number(args.case)
     case = load_cases(station.conn).get(number)
     if case is None or find_case(station.conn, number) is None:
@@ -231,7 +267,7 @@ def _gap_lines(cover: Coverage) -> list[str]:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    station = open_station(args)
+    station = _read_only(args)
     zone = ZoneInfo(station.config.station.time_zone)
     span = time_range(args.start, args.end, zone)
     stats = compute_stats(
@@ -260,7 +296,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 
 def cmd_clips(args: argparse.Namespace) -> int:
-    station = open_station(args)
+    station = _read_only(args)
     zone = ZoneInfo(station.config.station.time_zone)
     query = ClipQuery(
         officer=args.officer,
@@ -313,19 +349,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     _matching_options(p)
     p.set_defaults(func=cmd_match)
     p = sub.add_parser("review", help="matches not guessed, and important clips in no case")
-    add_station_options(p)
+    add_station_options(p, read_only=True)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_review)
 
     p = subparsers.add_parser("completeness", help="clips missing any of the five elements")
-    add_station_options(p)
+    add_station_options(p, read_only=True)
     p.add_argument("--officer", help="only this officer's clips")
     p.add_argument("--unit", help="only this unit's clips")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_completeness)
 
     p = subparsers.add_parser("gaps", help="gaps in a whole-process case's recorded coverage")
-    add_station_options(p)
+    add_station_options(p, read_only=True)
     p.add_argument("--case", required=True, help="case number (any form)")
     p.add_argument(
         "--max-gap-s",
@@ -337,7 +373,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.set_defaults(func=cmd_gaps)
 
     p = subparsers.add_parser("stats", help="recording statistics per officer or unit")
-    add_station_options(p)
+    add_station_options(p, read_only=True)
     p.add_argument("--by", choices=("officer", "unit"), default="officer", help="group by")
     p.add_argument("--period", choices=("day", "week", "month"), help="one row per period")
     p.add_argument("--from", dest="start", help="first day (2026-11-20) or ISO time with offset")
@@ -355,7 +391,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.set_defaults(func=cmd_stats)
 
     p = subparsers.add_parser("clips", help="find clips")
-    add_station_options(p)
+    add_station_options(p, read_only=True)
     p.add_argument("--officer", help="the collector (docking officer)")
     p.add_argument("--unit", help="the unit")
     p.add_argument("--from", dest="start", help="day or ISO time with offset")
