@@ -411,6 +411,11 @@ def test_an_unprivileged_auditor_can_verify_and_cannot_write(station: Station) -
     assert json.loads(proc.stdout)["unregistered"] == [LINKED]
     proc = run_as_auditor("case", "show", LINKED, "--data-dir", station.data, cwd=station.root)
     assert proc.returncode == 0 and station.clip in proc.stdout, (proc.stdout, proc.stderr)
+    # So are the station's records: statistics, completeness, search.
+    for command in (("stats", "--json"), ("completeness", "--json"), ("clips", "--json")):
+        proc = run_as_auditor(*command, "--data-dir", station.data, cwd=station.root)
+        assert proc.returncode == 0, (command, proc.stdout, proc.stderr)
+        assert json.loads(proc.stdout), command
     # The private key stays private.
     keys = station.data / "keys"
     private = [p for p in keys.iterdir() if p.suffix == ".ed25519"]
