@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from config.api import ApiSection
 from config.case_numbers import (
     DEFAULT_EXAMPLE,
     DEFAULT_PARTS,
@@ -642,3 +643,4 @@ class StationConfig(Section):
     timestamping: TimestampingSection = Field(
         default_factory=TimestampingSection, description="RFC 3161 trusted timestamps."
     )
+    api: ApiSection = Field(default_factory=ApiSection, description="The management API.")
