@@ -28,6 +28,7 @@ from agent import (
     records_cli,
     reverify,
     sensitivity_cli,
+    status_cli,
     wipe,
 )
 from agent.access import fetch_clip
@@ -281,6 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     reverify.register(sub)
     queue_cli.register(sub)
     purge.register(sub)
+    status_cli.register(sub)
     return parser
 
 

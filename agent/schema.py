@@ -176,4 +176,20 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX checkpoint_timestamps_size ON checkpoint_timestamps (tree_size);
     """,
+    # API bearer tokens (agent.tokens): only the SHA-256 of each token's secret is kept,
+    # never the secret. Not ledger leaves: a token is access control, not a fact about
+    # evidence; what a token's owner does to evidence is a leaf naming that owner.
+    """
+    CREATE TABLE api_tokens (
+        token_id TEXT PRIMARY KEY,
+        secret_sha256 TEXT NOT NULL,
+        role TEXT NOT NULL CHECK (role IN ('officer', 'clerk', 'admin', 'auditor')),
+        owner TEXT NOT NULL,
+        note TEXT,
+        created_at TEXT NOT NULL,
+        created_by TEXT,
+        revoked_at TEXT,
+        revoked_by TEXT
+    );
+    """,
 )
