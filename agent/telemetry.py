@@ -98,8 +98,8 @@ class Telemetry:
                 "from IT are not taken (status, events and checkpoints are published)"
             )
         publisher = Publisher(self.station.connect, settings, on_message=self.desk.received)
-        if self.retry_delays is not None:
-            publisher.retry_delays = tuple(self.retry_delays)
+        if self.retry_delays is not None:  # tests: one short schedule for every failure
+            publisher.retry_delays = publisher.auth_retry_delays = tuple(self.retry_delays)
         self.publisher = publisher
         self.follow()
         self.publish_status()

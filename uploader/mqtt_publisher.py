@@ -37,11 +37,22 @@ from uploader.mqtt_outbox import Outbox
 
 log = logging.getLogger("evidock")
 
-RETRY_DELAYS: tuple[float, ...] = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+#: Waits after a connection that failed quickly (the broker not there, refusing the
+#: connection, or dropping it): capped at 10 s, so a broker back from an outage of any
+#: length is reached at most 12 s (10 s + 20 % jitter) after it listens again.
+RETRY_DELAYS: tuple[float, ...] = (1.0, 2.0, 5.0, 10.0)
+#: Waits after the broker refused the station's account or the station refused the
+#: broker's certificate: trying again soon would not help, and a fleet of stations doing
+#: so would hammer the broker's authentication; a person has to change something first.
+AUTH_RETRY_DELAYS: tuple[float, ...] = (10.0, 30.0, 60.0)
+JITTER = 0.2  # each wait is its delay times 1 +/- this: a fleet does not reconnect at once
 CONNACK_SECONDS = 10.0
 POLL_SECONDS = 0.5  # look at the outbox this often even when nobody called notify()
 DRAIN_SECONDS = 3.0
-NOT_AUTHORIZED = 135
+#: CONNACK reason codes that say "this account may not connect": bad user name or
+#: password, not authorized, banned, bad authentication method (MQTT 5 numbering, which
+#: paho also gives an MQTT 3.1.1 refusal: 4 becomes 134, 5 becomes 135).
+REFUSED_ACCOUNT = frozenset({134, 135, 138, 140})
 
 #: What the publisher hands a received message to: (topic, payload). It runs on the
 #: publisher's thread: it must be quick (queue the work, do it elsewhere).
@@ -97,6 +108,10 @@ class Publisher:
 
     ``connect_db`` opens the thread's own connection to the station database.
     ``on_message`` receives what arrives on the ``subscribe`` topics (QoS 1).
+    ``retry_delays`` are the waits after a connection that failed quickly,
+    ``auth_retry_delays`` those after a refused account (see ``RETRY_DELAYS``); the last
+    one repeats. ``wait(seconds)`` is how the thread waits between attempts (by default
+    on its stop, so a stop ends the wait); a test hands one that only records.
     """
 
     def __init__(
@@ -106,20 +121,25 @@ class Publisher:
         *,
         on_message: MessageHandler | None = None,
         retry_delays: Sequence[float] = RETRY_DELAYS,
+        auth_retry_delays: Sequence[float] = AUTH_RETRY_DELAYS,
         drain_seconds: float = DRAIN_SECONDS,
+        wait: Callable[[float], object] | None = None,
     ) -> None:
         self.connect_db = connect_db
         self.settings = settings
         self.on_message = on_message
         self.retry_delays = tuple(retry_delays)
+        self.auth_retry_delays = tuple(auth_retry_delays)
         self.drain_seconds = drain_seconds
         self.state = PublisherState()
         self._stop = threading.Event()
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
+        self._wait = wait
         self._thread: threading.Thread | None = None
-        self._failures = 0
+        self._failures = 0  # failed attempts in a row, of the kind below
+        self._refused_account = False  # the last failure: the account or the certificate
         self._logged_problem: str | None = None
 
     # --- the public side ----------------------------------------------------------------
@@ -162,11 +182,15 @@ class Publisher:
             while not self._stop.is_set():
                 connection = self._connect()
                 if connection is not None:
-                    self._failures = 0
+                    self._failures, self._refused_account = 0, False
                     self._session(connection, outbox)
                     self._close(connection)
                 if not self._stop.is_set():
-                    self._stop.wait(self._delay())
+                    delay = self._delay()
+                    if self._wait is not None:
+                        self._wait(delay)
+                    else:
+                        self._stop.wait(delay)
         except Exception as exc:  # a bug here must not pass silently, nor kill the daemon
             log.error("MQTT publisher stopped: %s: %s", type(exc).__name__, exc, exc_info=exc)
             self.state.problem = f"publisher stopped: {type(exc).__name__}: {exc}"
@@ -175,13 +199,20 @@ class Publisher:
             conn.close()
 
     def _delay(self) -> float:
-        delays = self.retry_delays or (1.0,)
-        base = delays[min(self._failures, len(delays) - 1)]
-        self._failures += 1
-        return base * random.uniform(0.8, 1.2)  # jitter: a fleet does not reconnect at once
+        """The wait before the next attempt: the next step of the schedule the last
+        failure's kind calls for (a connection that ended counts as a quick failure)."""
+        delays = (self.auth_retry_delays if self._refused_account else self.retry_delays) or (1.0,)
+        base = delays[min(max(self._failures - 1, 0), len(delays) - 1)]
+        return base * random.uniform(1.0 - JITTER, 1.0 + JITTER)
 
-    def _problem(self, text: str) -> None:
-        """One clear line per problem: repeated the same way, it is not logged again."""
+    def _problem(self, text: str, *, account: bool = False) -> None:
+        """One clear line per problem: repeated the same way, it is not logged again.
+        ``account``: the broker refused the station's account (or its certificate was
+        not trusted), which waits longer before the next attempt."""
+        if account != self._refused_account:
+            self._failures = 0  # another kind of failure starts its own schedule
+        self._refused_account = account
+        self._failures += 1
         self.state.problem = text
         self.state.connected = False
         if text != self._logged_problem:
@@ -215,7 +246,8 @@ class Publisher:
         except ssl.SSLCertVerificationError as exc:
             self._problem(
                 f"the broker {s.where} has a certificate this station does not trust "
-                f"({exc.verify_message}); set [mqtt] ca_file to the CA that signed it"
+                f"({exc.verify_message}); set [mqtt] ca_file to the CA that signed it",
+                account=True,
             )
             return None
         except (OSError, ValueError) as exc:
@@ -232,10 +264,11 @@ class Publisher:
         rc = connection.connack
         if rc is None or rc.is_failure:
             self._close(connection)
-            if rc is not None and rc.value == NOT_AUTHORIZED:
+            if rc is not None and rc.value in REFUSED_ACCOUNT:
                 self._problem(
                     f"the broker {s.where} refused the station's account ({rc}): check "
-                    "[mqtt] username and the password in password_file"
+                    "[mqtt] username and the password in password_file",
+                    account=True,
                 )
             else:
                 self._problem(

@@ -340,7 +340,7 @@ def test_a_refused_password_is_one_clear_line_retried_with_events_kept(
     add_events(db, Topics(prefix).events, 0, 10)
     caplog.set_level(logging.INFO, logger="evidock")
     wrong = settings(broker, prefix, username="station", password="wrong")
-    publisher = Publisher(connector(db), wrong, retry_delays=FAST)
+    publisher = Publisher(connector(db), wrong, retry_delays=FAST, auth_retry_delays=FAST)
     with running(publisher):
         wait_for(lambda: publisher.state.attempts >= 4, "several attempts")
         add_events(db, Topics(prefix).events, 10, 5)  # ingest is never held up
