@@ -22,6 +22,7 @@ from pathlib import Path
 from types import FrameType
 
 from agent import anchoring
+from agent.api import serve_api
 from agent.clockwatch import ClockWatch
 from agent.database import transaction
 from agent.delivery import DeliveryReport, deliver_due, delivery_loop, delivery_target
@@ -509,5 +510,11 @@ def run_daemon(
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     log.info("station %s watching %s", station.station_id, config.docking.mount_root)
-    daemon.run_forever()
+    # The API binds only now, after start-up reconciliation; it stops with the daemon.
+    api = serve_api(station, daemon)
+    try:
+        daemon.run_forever()
+    finally:
+        if api is not None:
+            api.stop()
     return 0
