@@ -1,11 +1,15 @@
-"""Reading an incident feed file: rows of case number, officer, start, end, subject,
-category (and, where the agency gives it, the officer's unit).
+"""Reading an incident feed, from a file or an MQTT message: rows of case number,
+officer, start, end, subject, category (and, where the agency gives it, the officer's
+unit).
 
 A CSV file has a header naming its columns (any order; extra columns are ignored); a
-JSON file is a list of objects with the same keys. A row that cannot be used is
-rejected with its line number and why; the other rows are kept. Times carry their
-offset (``2026-11-20T09:00:00+08:00``): a feed's time without one is refused, never
-guessed. Case numbers are normalised and checked against the station's rule.
+JSON file is a list of objects with the same keys. A message (``read_message``) is one
+such object, a list of them, or an object with the list under ``incidents`` beside a
+``request_id`` and ``by``; its rows are numbered by their place in the list. A row that
+cannot be used is rejected with its line (row) number and why; the other rows are kept.
+Times carry their offset (``2026-11-20T09:00:00+08:00``): a feed's time without one is
+refused, never guessed. Case numbers are normalised and checked against the station's
+rule. Files and messages share one row parser (``feed_of``).
 """
 
 from __future__ import annotations
@@ -183,6 +187,80 @@ def _rows_json(text: str, name: str) -> list[tuple[int, dict[str, Any] | str]]:
     return rows
 
 
+@dataclass(frozen=True)
+class FeedMessage:
+    """An incident message as read, before its rows are checked (``feed_of``)."""
+
+    rows: list[tuple[int, dict[str, Any] | str]]
+    request_id: str | None = None  # the sender's, for a reply
+    by: str | None = None
+    problem: str | None = None  # why nothing in it can be used (not JSON, ...)
+
+
+#: The keys of a message that wraps its rows (any other object is one row).
+ENVELOPE: Final = ("schema", "request_id", "by", "incidents")
+
+
+def read_message(payload: bytes) -> FeedMessage:
+    """The rows of an incident message; never raises (a message that cannot be used at
+    all says why in ``problem``, with its request id when it could be read)."""
+    if len(payload) > MAX_FEED_BYTES:
+        return FeedMessage([], problem=f"larger than {MAX_FEED_BYTES // 2**20} MiB")
+    try:
+        body = json.loads(payload.decode("utf-8-sig"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        return FeedMessage([], problem=f"not UTF-8 JSON ({exc})")
+    request_id = by = None
+    if isinstance(body, dict) and "incidents" in body:
+        extra = sorted(set(body) - set(ENVELOPE))
+        rid = body.get("request_id")
+        request_id = rid if isinstance(rid, str) else None
+        if extra:
+            return FeedMessage([], request_id, None, f"unknown keys {', '.join(extra)}")
+        try:
+            by = _text(body, "by", required=False)
+        except _RowError as exc:
+            return FeedMessage([], request_id, None, str(exc))
+        items: Any = body["incidents"]
+        if isinstance(items, dict):
+            items = [items]
+    else:
+        items = [body] if isinstance(body, dict) else body
+    if not isinstance(items, list):
+        return FeedMessage(
+            [], request_id, by, 'give an incident object, a list of them, or {"incidents": [...]}'
+        )
+    rows = [(n, i if isinstance(i, dict) else "not an object") for n, i in enumerate(items, 1)]
+    return FeedMessage(rows, request_id, by)
+
+
+def feed_of(
+    source: str,
+    data: bytes,
+    rows: list[tuple[int, dict[str, Any] | str]],
+    rule: CaseNumberRule | None,
+    *,
+    numbered: str = "line",
+) -> Feed:
+    """The incidents of a feed's rows and its rejected ones (the one row parser, for
+    files and messages alike); FeedError if no row can be used. ``numbered``: what the
+    numbers count, as the error says (a file's lines, a message's rows)."""
+    incidents, rejected = [], []
+    for line, row in rows:
+        if isinstance(row, str):
+            rejected.append(Rejected(line, row))
+            continue
+        row = {str(k).strip().casefold(): v for k, v in row.items()}
+        try:
+            incidents.append(_incident(line, row, rule))
+        except _RowError as exc:
+            rejected.append(Rejected(line, str(exc)))
+    if not incidents:
+        shown = "; ".join(f"{numbered} {r.line}: {r.reason}" for r in rejected[:3])
+        raise FeedError(f"{source}: no usable incident ({shown or 'no rows'})")
+    return Feed(source, data, incidents, rejected)
+
+
 def read_feed(path: Path, rule: CaseNumberRule | None) -> Feed:
     """The incidents of a feed file and its rejected lines; FeedError if it is unusable."""
     name = path.name
@@ -206,17 +284,4 @@ def read_feed(path: Path, rule: CaseNumberRule | None) -> Feed:
         raise FeedError(f"{name} is empty: nothing to import")
     is_json = path.suffix.casefold() == ".json" or text.lstrip().startswith("[")
     rows = _rows_json(text, name) if is_json else _rows_csv(text, name)
-    incidents, rejected = [], []
-    for line, row in rows:
-        if isinstance(row, str):
-            rejected.append(Rejected(line, row))
-            continue
-        row = {str(k).strip().casefold(): v for k, v in row.items()}
-        try:
-            incidents.append(_incident(line, row, rule))
-        except _RowError as exc:
-            rejected.append(Rejected(line, str(exc)))
-    if not incidents:
-        shown = "; ".join(f"line {r.line}: {r.reason}" for r in rejected[:3])
-        raise FeedError(f"{name}: no usable incident ({shown or 'no rows'})")
-    return Feed(name, data, incidents, rejected)
+    return feed_of(name, data, rows, rule)

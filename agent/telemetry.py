@@ -24,6 +24,7 @@ from typing import Any, Final
 
 from agent.station import Station
 from agent.telemetry_commands import CommandDesk
+from agent.telemetry_incidents import IncidentFeed
 from config.common import iso_utc, printable, transaction, utc_now
 from ledger import Anchor, Leaf
 from uploader import Outbox, Publisher, Topics, broker_settings, read_password
@@ -84,6 +85,9 @@ class Telemetry:
             signing=signing or threading.Lock(),
             sign_checkpoint=sign_checkpoint,
         )
+        self.incidents = IncidentFeed(
+            station, self, reply=self.desk.reply, sign_checkpoint=self.desk.sign_checkpoint
+        )
 
     # --- life ---------------------------------------------------------------------------
 
@@ -95,8 +99,12 @@ class Telemetry:
         if not settings.subscribe:
             log.warning(
                 "MQTT: no [mqtt] username: the broker connection is anonymous, so commands "
-                "from IT are not taken (status, events and checkpoints are published)"
+                "from IT and incident feeds are not taken (status, events and checkpoints "
+                "are published)"
             )
+        for topic in settings.subscribe:
+            if topic != self.topics.commands:  # the others are incident feeds
+                self.desk.handlers[topic] = self.incidents.handle
         publisher = Publisher(self.station.connect, settings, on_message=self.desk.received)
         if self.retry_delays is not None:  # tests: one short schedule for every failure
             publisher.retry_delays = publisher.auth_retry_delays = tuple(self.retry_delays)

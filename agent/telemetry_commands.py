@@ -62,8 +62,11 @@ class CommandDesk:
         self.telemetry = telemetry
         self.signing = signing
         self.sign_checkpoint = sign_checkpoint or self._sign
-        self._inbox: queue.Queue[bytes | None] = queue.Queue()
+        self._inbox: queue.Queue[tuple[str, bytes] | None] = queue.Queue()
         self._thread: threading.Thread | None = None
+        #: Other topics the station subscribes to, and who takes their messages (on this
+        #: desk's thread too): the incident feeds (agent.telemetry_incidents).
+        self.handlers: dict[str, Callable[[str, bytes], object]] = {}
 
     def start(self) -> None:
         if self._thread is None:
@@ -78,15 +81,26 @@ class CommandDesk:
 
     def received(self, topic: str, payload: bytes) -> None:
         """The publisher's callback: queue it, quickly."""
-        if topic == self.telemetry.topics.commands:
-            self._inbox.put(payload)
+        if topic == self.telemetry.topics.commands or topic in self.handlers:
+            self._inbox.put((topic, payload))
 
     def _run(self) -> None:
-        while (payload := self._inbox.get()) is not None:
+        while (item := self._inbox.get()) is not None:
+            topic, payload = item
             try:
-                self.handle(payload)
-            except Exception as exc:  # one bad command must not end the desk
-                log.error("MQTT command failed: %s: %s", type(exc).__name__, exc, exc_info=exc)
+                handler = self.handlers.get(topic)
+                if handler is not None:
+                    handler(topic, payload)
+                else:
+                    self.handle(payload)
+            except Exception as exc:  # one bad message must not end the desk
+                log.error(
+                    "MQTT message on %s failed: %s: %s",
+                    printable(topic),
+                    type(exc).__name__,
+                    exc,
+                    exc_info=exc,
+                )
 
     # --- one command --------------------------------------------------------------------
 
@@ -142,6 +156,18 @@ class CommandDesk:
                 self.station.ledger(conn).append("command.received", body)
         finally:
             conn.close()
+
+    def reply(
+        self,
+        request_id: str,
+        command: str | None,
+        *,
+        result: dict[str, Any] | None = None,
+        error: str | None = None,
+    ) -> dict[str, Any]:
+        """Answer on ``<prefix>/replies/<request_id>`` (the id already checked)."""
+        topic = self.telemetry.topics.reply(request_id)
+        return self._reply(topic, request_id, command, result=result, error=error)
 
     def _reply(
         self,

@@ -47,6 +47,11 @@ class Topics:
     def commands(self) -> str:
         return f"{self.prefix}/commands"
 
+    @property
+    def incidents(self) -> str:
+        """The station's own incident feed (the agency may add a topic of its own)."""
+        return f"{self.prefix}/incidents"
+
     def reply(self, request_id: str) -> str:
         """Where the answer to one command goes; the id is checked (no "/", "+", "#")."""
         if not REQUEST_ID.fullmatch(request_id):
@@ -109,9 +114,18 @@ def read_password(
     return password
 
 
+def incident_topics(section: MqttSection, station_id: str) -> tuple[str, ...]:
+    """Where incident feeds come from: ``<prefix>/incidents``, and the agency-wide topic
+    of ``[mqtt] incidents_topic`` when the config has one (an exact topic, no wildcard)."""
+    own = Topics(section.prefix(station_id)).incidents
+    agency = str(getattr(section, "incidents_topic", "") or "")
+    return (own,) if agency in ("", own) else (own, agency)
+
+
 def broker_settings(section: MqttSection, station_id: str, password: str | None) -> BrokerSettings:
-    """What the publisher needs, from ``[mqtt]``. Commands are subscribed to only over an
-    authenticated connection (a username): on an anonymous broker anyone could send them."""
+    """What the publisher needs, from ``[mqtt]``. Commands and incident feeds are
+    subscribed to only over an authenticated connection (a username): on an anonymous
+    broker anyone could send them."""
     topics = Topics(section.prefix(station_id))
     authenticated = bool(section.username)
     return BrokerSettings(
@@ -126,5 +140,5 @@ def broker_settings(section: MqttSection, station_id: str, password: str | None)
         ca_file=str(section.ca_file) if section.ca_file is not None else None,
         keepalive=section.keepalive_seconds,
         max_in_flight=section.max_in_flight,
-        subscribe=(topics.commands,) if authenticated else (),
+        subscribe=(topics.commands, *incident_topics(section, station_id)) if authenticated else (),
     )

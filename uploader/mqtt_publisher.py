@@ -90,6 +90,7 @@ class PublisherState:
     problem: str | None = None
     attempts: int = 0
     connections: int = 0
+    subscribed: tuple[str, ...] = ()  # what the broker granted on this connection
 
 
 class _Connection:
@@ -275,8 +276,9 @@ class Publisher:
                     f"the broker {s.where} refused the connection: {rc or connection.lost}"
                 )
             return None
-        for topic in s.subscribe:
-            client.subscribe(topic, qos=1)
+        self.state.subscribed = ()
+        if s.subscribe:
+            client.subscribe([(topic, 1) for topic in s.subscribe])
         self.state.connected = True
         self.state.problem = None
         self.state.connections += 1
@@ -299,6 +301,19 @@ class Publisher:
         def on_publish(_c: Any, _u: Any, mid: int, _rc: ReasonCode, _p: Any) -> None:
             connection.acked.append(mid)
 
+        def on_subscribe(_c: Any, _u: Any, _mid: int, codes: list[ReasonCode], _p: Any) -> None:
+            wanted = self.settings.subscribe
+            granted = tuple(t for t, rc in zip(wanted, codes, strict=False) if not rc.is_failure)
+            self.state.subscribed = granted
+            for topic in wanted:
+                if topic not in granted:
+                    log.error(
+                        "MQTT: the broker %s refused the station's subscription to %s: "
+                        "its ACL must let the station's account read it (docs/mqtt.md)",
+                        self.settings.where,
+                        printable(topic),
+                    )
+
         def on_message(_c: Any, _u: Any, message: mqtt.MQTTMessage) -> None:
             handler = self.on_message
             if handler is None:
@@ -316,6 +331,7 @@ class Publisher:
         client.on_connect = on_connect
         client.on_disconnect = on_disconnect
         client.on_publish = on_publish
+        client.on_subscribe = on_subscribe
         client.on_message = on_message
 
     def _pump(self, connection: _Connection, timeout: float) -> bool:
@@ -419,3 +435,4 @@ class Publisher:
             with contextlib.suppress(OSError):
                 sock.close()
         self.state.connected = False
+        self.state.subscribed = ()
