@@ -364,6 +364,26 @@ def _cases(s: Station) -> list[tuple[str, tuple[str, ...], int, str]]:
         ),
         ("retention", ("--data-dir", missing), 2, "no station"),
         ("retention", ("--data-dir", d, "--json", "extra"), 2, "unrecognized"),
+        ("status", ("--data-dir", missing), 2, "no station"),
+        ("status", (), 2, "--data-dir"),
+        ("status", ("--data-dir", d, "extra"), 2, "unrecognized"),
+        (
+            "token",
+            ("create", "--data-dir", d, "--role", "root", "--owner", "X"),
+            2,
+            "invalid choice",
+        ),
+        ("token", ("create", "--data-dir", d, "--role", "admin", "--owner", " "), 2, "--owner"),
+        ("token", ("create", "--data-dir", d, "--role", "admin"), 2, "--owner"),
+        (
+            "token",
+            ("create", "--data-dir", missing, "--role", "admin", "--owner", "X"),
+            2,
+            "station",
+        ),
+        ("token", ("revoke", "000000000000", "--data-dir", d), 2, "no token"),
+        ("token", ("list", "--data-dir", missing), 2, "no station"),
+        ("token", ("rotate", "--data-dir", d), 2, "invalid choice"),
     ]
 
 
