@@ -19,9 +19,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
-from config.common import iso_utc, transaction, utc_now
+from config.common import iso_utc, utc_now
 
 SCHEMA_VERSION: Final = 1
+DELETE_CHUNK: Final = 500  # seqs per DELETE statement (SQLite's variable limit is far above)
 
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
@@ -71,11 +72,13 @@ class Outbox:
         ]
 
     def acknowledged(self, seqs: Iterable[int]) -> None:
-        """The broker acknowledged these: they are sent (one short transaction)."""
-        done = [(seq,) for seq in seqs]
-        if done:
-            with transaction(self.conn):
-                self.conn.executemany("DELETE FROM mqtt_outbox WHERE seq = ?", done)
+        """The broker acknowledged these: they are sent (one statement per
+        ``DELETE_CHUNK``, each its own transaction unless the caller holds one)."""
+        done = sorted(set(seqs))
+        for start in range(0, len(done), DELETE_CHUNK):
+            chunk = done[start : start + DELETE_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            self.conn.execute(f"DELETE FROM mqtt_outbox WHERE seq IN ({marks})", chunk)
 
     def depth(self) -> int:
         """Messages not acknowledged yet."""
@@ -103,6 +106,7 @@ class Outbox:
 
 
 def _with_seq(payload: str, seq: int) -> bytes:
-    body = json.loads(payload)
-    body["seq"] = seq
-    return _ENCODER.encode(body).encode("utf-8")
+    # The stored payload is a JSON object the outbox encoded, without "seq": the seq goes
+    # in front of its first key, with no decoding and encoding again per message.
+    assert payload.startswith("{") and payload != "{}"
+    return f'{{"seq":{seq},{payload[1:]}'.encode()

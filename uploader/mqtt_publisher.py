@@ -10,7 +10,8 @@ a consumer it saw it already.
 
 paho runs in this thread only: the thread selects on the client's socket and on a wake
 pipe (``notify()``) and calls ``loop_read`` / ``loop_write`` / ``loop_misc`` (paho's
-external-loop API), so callbacks, publishes and SQLite all happen here.
+external-loop API), so callbacks, publishes and SQLite all happen here. What one
+connection sends and deletes, and how cheaply: ``uploader.mqtt_session``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import random
-import select
 import socket
 import sqlite3
 import ssl
@@ -29,11 +29,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 from config.common import printable
 from uploader.mqtt_outbox import Outbox
+from uploader.mqtt_session import Connection, OutboxSession, pump
 
 log = logging.getLogger("evidock")
 
@@ -91,17 +92,7 @@ class PublisherState:
     attempts: int = 0
     connections: int = 0
     subscribed: tuple[str, ...] = ()  # what the broker granted on this connection
-
-
-class _Connection:
-    """One paho client's life: what its callbacks saw, for the thread to act on."""
-
-    def __init__(self, client: mqtt.Client) -> None:
-        self.client = client
-        self.connack: ReasonCode | None = None
-        self.lost: str | None = None
-        self.acked: list[int] = []
-        self.inflight: dict[int, int] = {}  # mid -> seq
+    acks_waiting: int = 0  # rows acknowledged and not deleted yet (uploader.mqtt_session)
 
 
 class Publisher:
@@ -178,6 +169,10 @@ class Publisher:
 
     def _run(self) -> None:
         conn = self.connect_db()
+        # This connection only reads the outbox and deletes what the broker acknowledged:
+        # a delete lost to a power cut sends a message once more, as QoS 1 allows, so its
+        # commits need not wait for the disk (WAL: never a corrupt database either way).
+        conn.execute("PRAGMA synchronous = NORMAL")
         outbox = Outbox(conn)
         try:
             while not self._stop.is_set():
@@ -236,11 +231,11 @@ class Publisher:
             client.tls_set(ca_certs=s.ca_file)
         return client
 
-    def _connect(self) -> _Connection | None:
+    def _connect(self) -> Connection | None:
         s = self.settings
         self.state.attempts += 1
         client = self._new_client()
-        connection = _Connection(client)
+        connection = Connection(client)
         self._wire(connection)
         try:
             client.connect(s.host, s.port, keepalive=s.keepalive)
@@ -289,7 +284,7 @@ class Publisher:
         self._logged_problem = None
         return connection
 
-    def _wire(self, connection: _Connection) -> None:
+    def _wire(self, connection: Connection) -> None:
         client = connection.client
 
         def on_connect(_c: Any, _u: Any, _flags: Any, rc: ReasonCode, _p: Any) -> None:
@@ -334,101 +329,47 @@ class Publisher:
         client.on_subscribe = on_subscribe
         client.on_message = on_message
 
-    def _pump(self, connection: _Connection, timeout: float) -> bool:
-        """One turn of paho's external loop; False once the connection is gone."""
-        client = connection.client
-        sock = client.socket()
-        if sock is None:
-            connection.lost = connection.lost or "connection closed"
-            return False
-        pending = getattr(sock, "pending", None)
-        if callable(pending) and pending() > 0:
-            timeout = 0.0  # TLS bytes already read: select would not see them
-        writing = [sock] if client.want_write() else []
-        try:
-            readable, writable, _ = select.select([sock, self._wake_r], writing, [], timeout)
-        except (OSError, ValueError) as exc:
-            connection.lost = connection.lost or f"connection lost: {exc}"
-            return False
-        if self._wake_r in readable:
-            with contextlib.suppress(OSError):
-                while self._wake_r.recv(4096):
-                    pass
-        rc = MQTTErrorCode.MQTT_ERR_SUCCESS
-        if sock in readable or (callable(pending) and timeout == 0.0):
-            rc = client.loop_read()
-        if (
-            rc == MQTTErrorCode.MQTT_ERR_SUCCESS
-            and client.socket() is not None
-            and (sock in writable or client.want_write())
-        ):
-            rc = client.loop_write()
-        if rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
-            rc = client.loop_misc()
-        if rc != MQTTErrorCode.MQTT_ERR_SUCCESS or client.socket() is None:
-            connection.lost = connection.lost or mqtt.error_string(rc)
-            return False
-        return True
+    def _pump(self, connection: Connection, timeout: float) -> bool:
+        return pump(connection, self._wake_r, timeout)
 
-    def _session(self, connection: _Connection, outbox: Outbox) -> None:
+    def _session(self, connection: Connection, outbox: Outbox) -> None:
         """Publish until the connection ends or a stop's drain is over."""
-        client = connection.client
-        window = self.settings.max_in_flight
-        sent_up_to = 0  # the highest seq published on this connection
+        session = OutboxSession(connection, outbox, self.settings.max_in_flight, POLL_SECONDS)
+        try:
+            self._publish(session)
+        finally:
+            session.flush()  # what the broker acknowledged is sent, whatever ended it
+            self.state.acks_waiting = 0
+        if connection.lost is not None and not self._stop.is_set():
+            self._problem(f"connection to {self.settings.where} lost ({connection.lost})")
+
+    def _publish(self, session: OutboxSession) -> None:
+        connection = session.connection
         drain_until: float | None = None
-        next_poll = 0.0
-        more = True
         while True:
-            if connection.acked:
-                done = [
-                    connection.inflight.pop(mid)
-                    for mid in connection.acked
-                    if mid in connection.inflight
-                ]
-                connection.acked.clear()
-                outbox.acknowledged(done)
-                more = True
-            if self._stop.is_set() and drain_until is None:
-                drain_until = time.monotonic() + self.drain_seconds
             now = time.monotonic()
-            room = window - len(connection.inflight)
-            if room > 0 and (more or now >= next_poll):
-                batch = outbox.pending(after=sent_up_to, limit=room)
-                more = len(batch) == room
-                next_poll = now + POLL_SECONDS
-                for message in batch:
-                    info = client.publish(
-                        message.topic, message.payload, qos=1, retain=message.retain
-                    )
-                    if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
-                        connection.lost = mqtt.error_string(info.rc)
-                        break
-                    connection.inflight[info.mid] = message.seq
-                    sent_up_to = message.seq
+            if self._stop.is_set() and drain_until is None:
+                drain_until = now + self.drain_seconds
+            session.step(now)
+            self.state.acks_waiting = len(session.acked)
             if drain_until is not None:
-                if (
-                    not connection.inflight
-                    and not more
-                    and not outbox.pending(after=sent_up_to, limit=1)
-                ):
-                    client.disconnect()  # clean: the broker drops the will
+                if session.all_sent():
+                    connection.client.disconnect()  # clean: the broker drops the will
                     self._pump(connection, 0.0)
                     return
                 if now >= drain_until:
+                    session.flush()
                     log.warning(
                         "MQTT: stopped with %d messages unacknowledged; they stay in the outbox",
-                        outbox.depth(),
+                        session.outbox.depth(),
                     )
                     return  # dropped without DISCONNECT: the broker publishes the will
             if connection.lost is not None:
-                break
-            busy = connection.acked or (room > 0 and more)
-            if not self._pump(connection, 0.0 if busy else POLL_SECONDS):
-                break
-        if not self._stop.is_set():
-            self._problem(f"connection to {self.settings.where} lost ({connection.lost})")
+                return
+            if not self._pump(connection, 0.0 if session.busy else POLL_SECONDS):
+                return
 
-    def _close(self, connection: _Connection) -> None:
+    def _close(self, connection: Connection) -> None:
         """Drop the client without DISCONNECT (a clean one was sent already if meant)."""
         sock = connection.client.socket()
         if sock is not None:

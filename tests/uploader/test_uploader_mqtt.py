@@ -300,6 +300,8 @@ def test_a_broker_killed_during_a_burst_loses_no_event_and_keeps_their_order(
             # acknowledged before it has reached the consumer (the broker wrote it first),
             # so the crash takes only messages the station still holds.
             broker.pause()
+            # rows acknowledged are deleted in batches: wait for the last batch
+            wait_for(lambda: publisher.state.acks_waiting == 0, "acknowledged rows deleted")
             acked = set(burst) - _pending_seqs(db)
             wait_for(lambda: acked <= set(seen.seqs(topics.events)), "acknowledged ones seen")
             broker.kill()
