@@ -567,6 +567,21 @@ class MqttSection(Section):
         le=3600,
         description="The retained status is published on every change and at least this often.",
     )
+    incidents_topic: str = Field(
+        default="",
+        description="An agency-wide incident feed topic the station also takes incidents "
+        "from, besides PREFIX/incidents (an exact topic, no + or # wildcard); empty: none.",
+    )
+
+    @field_validator("incidents_topic")
+    @classmethod
+    def _exact_topic(cls, value: str) -> str:
+        if any(ch in value for ch in "+#\0") or value != value.strip():
+            raise ValueError(
+                f"{toml_value(value)} is not one exact topic; write it without + or # "
+                'wildcards or spaces, such as "agency/dispatch/incidents"'
+            )
+        return value
 
     @field_validator("host", "username")
     @classmethod

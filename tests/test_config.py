@@ -131,3 +131,17 @@ def test_a_read_larger_than_the_buffer_budget_is_refused_by_check_config() -> No
     assert "raise buffer_budget_mib to at least 64" in str(caught.value)
     fits = parse_config({"hashing": {"read_size_kib": 65536, "buffer_budget_mib": 64}})
     assert fits.hashing.buffer_budget_mib == 64
+
+
+def test_the_agency_incident_topic_is_one_exact_topic() -> None:
+    from config import ConfigError, parse_config
+
+    taken = parse_config({"mqtt": {"incidents_topic": "agency/dispatch/incidents"}}, "x")
+    assert taken.mqtt.incidents_topic == "agency/dispatch/incidents"
+    for bad in ("agency/+/incidents", "agency/#", " agency/incidents"):
+        try:
+            parse_config({"mqtt": {"incidents_topic": bad}}, "x")
+        except ConfigError as exc:
+            assert str(exc.problems[0]).startswith("mqtt.incidents_topic: "), exc.problems
+        else:
+            raise AssertionError(f"{bad!r} was taken")
