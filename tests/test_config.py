@@ -134,8 +134,6 @@ def test_a_read_larger_than_the_buffer_budget_is_refused_by_check_config() -> No
 
 
 def test_the_agency_incident_topic_is_one_exact_topic() -> None:
-    from config import ConfigError, parse_config
-
     taken = parse_config({"mqtt": {"incidents_topic": "agency/dispatch/incidents"}}, "x")
     assert taken.mqtt.incidents_topic == "agency/dispatch/incidents"
     for bad in ("agency/+/incidents", "agency/#", " agency/incidents"):
