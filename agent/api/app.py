@@ -1,14 +1,16 @@
 """The FastAPI application of one station (``create_app``): the routes, the one error
-shape, and the OpenAPI document at ``/openapi.json`` (browsable at ``/docs``)."""
+shape, and the OpenAPI document at ``/openapi.json`` (with a token, like every route
+but ``/healthz``)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from fastapi import FastAPI
 
 from agent.api import errors, metrics, routes_clips, routes_health
-from agent.api.auth import AuthLimiter
+from agent.api.auth import AnyCaller, AuthLimiter
 from agent.api.context import ApiContext
 from agent.station import Station
 from agent.status import VERSION
@@ -40,6 +42,10 @@ def create_app(
     if worker_failures is not None:
         ctx.worker_failures = worker_failures
     app = FastAPI(
+        # The document needs a token like every route but /healthz (served below).
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
         title=f"evidock station {station.station_id}",
         version=VERSION,
         description=DESCRIPTION,
@@ -62,4 +68,9 @@ def create_app(
     app.include_router(routes_health.router)
     app.include_router(metrics.router)
     app.include_router(routes_clips.router)
+
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi(token: AnyCaller) -> dict[str, Any]:
+        return app.openapi()
+
     return app

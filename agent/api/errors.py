@@ -66,8 +66,8 @@ def error_response(
 
 _HTTP_CODES = {
     400: ("bad_request", "the request cannot be read: {detail}"),
-    404: ("not_found", "no such route: {method} {path}; /docs lists the API's routes"),
-    405: ("method_not_allowed", "{method} is not allowed on {path}; /docs lists what is"),
+    404: ("not_found", "no such route: {method} {path}; /openapi.json lists the API's routes"),
+    405: ("method_not_allowed", "{method} is not allowed on {path}; /openapi.json lists what is"),
 }
 
 
