@@ -511,7 +511,13 @@ def run_daemon(
     signal.signal(signal.SIGINT, _stop)
     log.info("station %s watching %s", station.station_id, config.docking.mount_root)
     # The API binds only now, after start-up reconciliation; it stops with the daemon.
-    api = serve_api(station, daemon)
+    try:
+        api = serve_api(station, daemon)
+    except BaseException:
+        # A port that is taken ends the start on one line: the broker hears the station
+        # go (its outbox kept), not a connection that simply stops answering.
+        daemon.telemetry.stop()
+        raise
     try:
         daemon.run_forever()
     finally:
