@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from agent.api import errors, metrics, routes_clips, routes_health
+from agent.api import errors, metrics, routes_clips, routes_health, routes_sessions
 from agent.api.auth import AnyCaller, AuthLimiter
 from agent.api.context import ApiContext
 from agent.station import Station
@@ -68,6 +68,7 @@ def create_app(
     app.include_router(routes_health.router)
     app.include_router(metrics.router)
     app.include_router(routes_clips.router)
+    app.include_router(routes_sessions.router)
 
     @app.get("/openapi.json", include_in_schema=False)
     def openapi(token: AnyCaller) -> dict[str, Any]:
