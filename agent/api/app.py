@@ -9,7 +9,14 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from agent.api import errors, metrics, routes_clips, routes_health, routes_sessions
+from agent.api import (
+    errors,
+    metrics,
+    routes_clips,
+    routes_evidence,
+    routes_health,
+    routes_sessions,
+)
 from agent.api.auth import AnyCaller, AuthLimiter
 from agent.api.context import ApiContext
 from agent.station import Station
@@ -67,6 +74,7 @@ def create_app(
     errors.install(app)
     app.include_router(routes_health.router)
     app.include_router(metrics.router)
+    app.include_router(routes_evidence.router)
     app.include_router(routes_clips.router)
     app.include_router(routes_sessions.router)
 
