@@ -12,9 +12,13 @@ from fastapi import FastAPI
 from agent.api import (
     errors,
     metrics,
+    routes_cases,
     routes_clips,
     routes_evidence,
     routes_health,
+    routes_ledger,
+    routes_pages,
+    routes_queue,
     routes_sessions,
 )
 from agent.api.auth import AnyCaller, AuthLimiter
@@ -73,10 +77,15 @@ def create_app(
     app.state.evidock = ctx
     errors.install(app)
     app.include_router(routes_health.router)
+    # Before the cases routes: /api/v1/cases/rule is not a case number.
+    app.include_router(routes_pages.router)
     app.include_router(metrics.router)
     app.include_router(routes_evidence.router)
     app.include_router(routes_clips.router)
     app.include_router(routes_sessions.router)
+    app.include_router(routes_cases.router)
+    app.include_router(routes_queue.router)
+    app.include_router(routes_ledger.router)
 
     @app.get("/openapi.json", include_in_schema=False)
     def openapi(token: AnyCaller) -> dict[str, Any]:
