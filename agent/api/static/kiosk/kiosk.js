@@ -538,6 +538,7 @@
     $("lang").addEventListener("click", () => {
       state.lang = state.lang === "en" ? "zh-CN" : "en";
       translate();
+      touched();
     });
     document.addEventListener("pointerdown", touched, true);
     $("case").addEventListener("input", showCheck);
