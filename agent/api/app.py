@@ -17,6 +17,7 @@ from agent.api import (
     routes_evidence,
     routes_health,
     routes_ledger,
+    routes_pages,
     routes_queue,
     routes_sessions,
 )
@@ -76,6 +77,8 @@ def create_app(
     app.state.evidock = ctx
     errors.install(app)
     app.include_router(routes_health.router)
+    # Before the cases routes: /api/v1/cases/rule is not a case number.
+    app.include_router(routes_pages.router)
     app.include_router(metrics.router)
     app.include_router(routes_evidence.router)
     app.include_router(routes_clips.router)
