@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated
@@ -33,6 +34,8 @@ class ApiContext:
     limiter: AuthLimiter
     mqtt_connected: Callable[[], bool | None] = field(default=_never)
     worker_failures: Callable[[], int] = field(default=_none)
+    # Set when the server stops: long-lived responses (the SSE stream) end at once.
+    stopping: threading.Event = field(default_factory=threading.Event)
 
 
 def context(request: Request) -> ApiContext:

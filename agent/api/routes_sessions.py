@@ -116,7 +116,7 @@ async def _changes(request: Request, ctx: ApiContext, token: Token) -> AsyncIter
         if time.monotonic() - beat >= HEARTBEAT_SECONDS:
             beat = time.monotonic()
             yield ": heartbeat\n\n"
-        if await request.is_disconnected():
+        if ctx.stopping.is_set() or await request.is_disconnected():
             return
         await asyncio.sleep(POLL_SECONDS)
 

@@ -39,6 +39,7 @@ class ApiServer:
             worker_failures=(lambda: len(daemon.failures)) if daemon is not None else None,
         )
         self.section = section
+        self.app = app
         self.config = uvicorn.Config(
             app,
             host=section.host,
@@ -99,6 +100,8 @@ class ApiServer:
         return self
 
     def stop(self) -> None:
+        # Streams first (they would hold the server open), then the server itself.
+        self.app.state.evidock.stopping.set()
         self.server.should_exit = True
         if self.thread is not None:
             self.thread.join(STOP_SECONDS)

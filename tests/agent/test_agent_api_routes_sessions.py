@@ -138,3 +138,23 @@ def test_the_event_stream_reports_a_live_ingest_file_by_file_and_its_end(
     # Every file's progress was reported while the session was open, in order.
     progress = [s["files_done"] for s in seen if s["state"] == "open" and s["files_done"]]
     assert progress == list(range(1, last["files"] + 1)), progress
+
+
+def test_the_server_stops_while_a_stream_is_open(tmp_path: Path) -> None:
+    """A kiosk left listening must not hold the daemon's stop: the stream ends first."""
+    config = embedded_config(tmp_path / "d", api={"enabled": True, "port": 0})
+    station = Station.open(config)
+    _, token = TokenStore(station.conn).create("clerk", "kiosk-1")
+    server = ApiServer(station).start()
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+        conn.request("GET", "/api/v1/sessions/events", headers={"Authorization": f"Bearer {token}"})
+        response = conn.getresponse()
+        assert response.status == 200
+        server.stop()
+        assert server.thread is not None and not server.thread.is_alive()
+        assert response.read() is not None  # the stream was ended, not left hanging
+        conn.close()
+    finally:
+        server.stop()
+        station.close()
