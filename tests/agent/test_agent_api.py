@@ -93,20 +93,22 @@ def _error(response: Any, status: int, code: str) -> str:
     return str(message)
 
 
-def _paths(app: FastAPI) -> list[str]:
-    """Every route the OpenAPI document names, and the document itself."""
-    paths = [*app.openapi()["paths"], "/openapi.json"]
-    return [p.replace("{clip_id}", NO_CLIP) for p in paths]
+def _routes(app: FastAPI) -> list[tuple[str, str]]:
+    """Every (method, path) the OpenAPI document names, and the document itself."""
+    document = app.openapi()["paths"]
+    found = [(m.upper(), p) for p, ops in document.items() for m in ops]
+    return [(m, p.replace("{clip_id}", NO_CLIP)) for m, p in [*found, ("GET", "/openapi.json")]]
 
 
 def test_every_route_but_healthz_needs_a_valid_token(api: Api, client: TestClient) -> None:
-    paths = _paths(client.app)  # type: ignore[arg-type]
-    assert {"/readyz", "/api/v1/status", "/metrics", "/api/v1/clips", "/openapi.json"} <= set(paths)
+    routes = _routes(client.app)  # type: ignore[arg-type]
+    paths = {p for _, p in routes}
+    assert {"/readyz", "/api/v1/status", "/metrics", "/api/v1/clips", "/openapi.json"} <= paths
     assert client.get("/healthz").json() == {"status": "ok"}
-    for path in (p for p in paths if p != "/healthz"):
+    for method, path in ((m, p) for m, p in routes if p != "/healthz"):
         for headers in ({}, {"Authorization": "Bearer evd_0123456789ab_" + "A" * 43},
                         {"Authorization": "Basic dXNlcjpwYXNz"}, _as(api, "revoked")):  # fmt: skip
-            answer = client.get(path, headers=headers)
+            answer = client.request(method, path, headers=headers)
             message = _error(answer, 401, "unauthorized")
             assert answer.headers["www-authenticate"].startswith("Bearer")
             assert "token" in message
