@@ -27,9 +27,11 @@ from uploader.queue import (
 from uploader.s3 import LEGAL_HOLD, LOCK_UNTIL, ObjectLockRequired, S3Confirmation, S3Target
 from uploader.s3_client import CredentialsError, S3Credentials, S3Settings, read_credentials
 from uploader.target import (
+    AnchorBytesTarget,
     Confirmation,
     Digest,
     Hasher,
+    HeldAnchor,
     PutProgress,
     Target,
     UploadedPart,
@@ -46,6 +48,7 @@ __all__ = [
     "LEASE",
     "LEGAL_HOLD",
     "LOCK_UNTIL",
+    "AnchorBytesTarget",
     "BrokerSettings",
     "ClaimLost",
     "Confirmation",
@@ -55,6 +58,7 @@ __all__ = [
     "Digest",
     "FolderTarget",
     "Hasher",
+    "HeldAnchor",
     "ObjectLockRequired",
     "Outbox",
     "OutboxMessage",

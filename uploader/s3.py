@@ -20,16 +20,18 @@ SHA-256 metadata), then three 64 KiB ranges at offsets seeded by the hash and ve
 re-read and compared with the station's copy. The confirmation's location names the
 version; its ETag and version id go into ``clip.uploaded``.
 
-Anchors are written once under ``anchors/<station id>/<key hash>/``, locked in COMPLIANCE
-mode; RGW 16 has no conditional PUT (If-None-Match), so the name is looked up first and
-an anchor already there must hold the same text. ``anchors()`` reads back every version
-of a station's anchors (a second text under a name is a finding, not hidden by the first).
+Anchors, and the trusted-timestamp token of each beside it, are written once under
+``anchors/<station id>/<key hash>/``, locked in COMPLIANCE mode (``uploader.s3_anchors``).
+
+Clip bytes go through a client of their own (``parts_client``): every such request
+carries its Content-MD5, so its signature does not cover a SHA-256 of the body too
+(``uploader.s3_client.make_client``), and its bodies report what is sent as it goes
+(``uploader.s3_body``), so the bandwidth limit paces a PUT or part from within.
 """
 
 from __future__ import annotations
 
 import random
-import re
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -39,7 +41,9 @@ from typing import Any
 from urllib.parse import unquote
 
 from config.common import iso_utc, utc_now
-from uploader.errors import ConfirmationMismatch, DeliveryError, TargetUnavailable
+from uploader.errors import ConfirmationMismatch, TargetUnavailable
+from uploader.s3_anchors import anchor_lock_until, check_name, read_anchors, write_once
+from uploader.s3_body import watch_sending
 from uploader.s3_client import (
     S3Credentials,
     S3Settings,
@@ -48,9 +52,9 @@ from uploader.s3_client import (
     object_metadata,
     s3_errors,
 )
-from uploader.s3_parts import LocalCopy, Sent, content_md5, put_multipart, put_single
+from uploader.s3_local import LocalCopy
+from uploader.s3_parts import Sent, put_multipart, put_single
 from uploader.target import (
-    ANCHORS_ROOT,
     Confirmation,
     HeldAnchor,
     HeldObject,
@@ -64,7 +68,6 @@ LEGAL_HOLD = "legal_hold"  # true: a legal hold on the version
 _STEERING = frozenset({LOCK_UNTIL, LEGAL_HOLD})
 SAMPLE_BYTES = 64 * 1024
 SAMPLES = 3
-_ANCHOR_NAME = re.compile(r"[A-Za-z0-9._-]{1,128}")
 _NO_LOCK = "ObjectLockConfigurationNotFoundError"
 
 
@@ -100,6 +103,9 @@ class S3Target:
     ) -> None:
         self.settings = settings
         self.client = make_client(settings, credentials)
+        # Clip bytes only: signed with their Content-MD5, reporting as they are sent.
+        self.parts_client = make_client(settings, credentials, sign_payload=False)
+        watch_sending(self.parts_client)
         self._anchor_prefix = anchor_prefix
         self._clock = clock
         self._guard = threading.Lock()
@@ -243,11 +249,14 @@ class S3Target:
                 metadata = object_metadata(meta, _STEERING)
                 lock = self._lock_headers(meta) if locked else {}
                 if copy.size < self.settings.part_size:
-                    sent = put_single(self.client, self.settings, key, copy, sha256, metadata, lock)
+                    sent = put_single(
+                        self.parts_client, self.settings, key, copy, sha256, metadata, lock,
+                        progress,
+                    )  # fmt: skip
                 else:
                     sent = put_multipart(
-                        self.client, self.settings, key, copy, sha256, metadata, state,
-                        progress, stop,
+                        (self.client, self.parts_client), self.settings, key, copy, sha256,
+                        metadata, state, progress, stop,
                     )  # fmt: skip
             return self._confirm(key, sent, sha256, copy, meta, locked)
 
@@ -313,52 +322,28 @@ class S3Target:
     def put_anchor(self, name: str, text: str, *, prefix: str | None = None) -> str:
         """Publish a signed checkpoint once, locked in COMPLIANCE mode; same text again
         is a no-op; other text under the name is a fork or a second station."""
-        if not _ANCHOR_NAME.fullmatch(name):
-            raise DeliveryError(f"bad anchor name {name!r}")
+        data = text.encode("utf-8")
+        return self._put_once(name, data, "text/plain; charset=utf-8", prefix)
+
+    def put_anchor_bytes(self, name: str, data: bytes, *, prefix: str | None = None) -> str:
+        """Publish bytes beside the anchors once (a checkpoint's TSA token,
+        ``<anchor name>.tsr``), locked in COMPLIANCE mode like them."""
+        return self._put_once(name, data, "application/timestamp-reply", prefix)
+
+    def _put_once(self, name: str, data: bytes, content_type: str, prefix: str | None) -> str:
+        check_name(name)
         locked = self.bucket_locked()
         key = f"{prefix or self._anchor_prefix()}/{name}"
-        data = text.encode("utf-8")
-        held = self._head(key)
-        if held is None:
-            md5, _ = content_md5(data)
-            lock: dict[str, Any] = {}
-            if locked:
-                days = timedelta(days=self.settings.anchor_lock_days)
-                until = (self._clock() + days).replace(microsecond=0)
-                lock = {"ObjectLockMode": "COMPLIANCE", "ObjectLockRetainUntilDate": until}
-            with s3_errors(self.settings, f"publishing anchor {key}"):
-                answer = self.client.put_object(
-                    Bucket=self.settings.bucket, Key=key, Body=data, ContentMD5=md5,
-                    ContentType="text/plain; charset=utf-8", **lock,
-                )  # fmt: skip
-            return self.location(key, answer.get("VersionId"))
-        with s3_errors(self.settings, f"reading anchor {key}"):
-            stored = self.client.get_object(Bucket=self.settings.bucket, Key=key)["Body"].read()
-        if stored != data:
-            raise ConfirmationMismatch(
-                f"anchor {self.location(key, None)} already holds other content: a fork of "
-                "this station's ledger, or a second station with this station's id and key "
-                "— investigate before publishing again (anchors are write-once)"
-            )
-        return self.location(key, held.get("VersionId"))
+        until = anchor_lock_until(self.settings, self._clock()) if locked else None
+        version = write_once(
+            self.client, self.settings, key, data, until=until, content_type=content_type
+        )
+        return self.location(key, version)
 
     def anchors(self, station_id: str | None = None) -> list[HeldAnchor]:
-        """Every version of one station's anchors (every key's), or of every station's."""
-        root = f"{ANCHORS_ROOT}/"
-        prefix = root if station_id is None else f"{root}{station_id}/"
-        bucket = self.settings.bucket
-        held = []
-        with s3_errors(self.settings, f"listing the anchors under {prefix}"):
-            pages = self.client.get_paginator("list_object_versions")
-            for page in pages.paginate(Bucket=bucket, Prefix=prefix):
-                for item in page.get("Versions", []):
-                    key, version = str(item["Key"]), str(item["VersionId"])
-                    if not key.endswith(".anchor"):
-                        continue
-                    answer = self.client.get_object(Bucket=bucket, Key=key, VersionId=version)
-                    text = answer["Body"].read().decode("utf-8", "replace")
-                    held.append(HeldAnchor(key[len(root) :], text, self.location(key, version)))
-        return held
+        """Every version of one station's anchors (every key's), or of every station's,
+        each with the TSA token beside it, if any."""
+        return read_anchors(self.client, self.settings, station_id, self.location)
 
     def held(self, sha256: str, version_id: str | None = None) -> HeldObject | None:
         """The current version under the clip's key (or the version named): its size,

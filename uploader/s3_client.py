@@ -62,6 +62,10 @@ class S3Settings:
     anchor_lock_days: int = 3650
     # boto3's own retries of one request (connection refused, 5xx), before the queue's.
     attempts: int = 3
+    # Parts of a multipart upload on the wire at once (uploader.s3_parts). 1: a crash or
+    # a killed gateway costs at most the one part being sent; 2 goes faster on a gateway
+    # that works on one part while the next arrives, and may cost two.
+    parts_in_flight: int = 1
 
 
 def read_credentials(spec: str, environ: Mapping[str, str] | None = None) -> S3Credentials:
@@ -120,13 +124,25 @@ def _check_private(path: Path, where: str) -> None:
         )
 
 
-def make_client(settings: S3Settings, credentials: S3Credentials) -> Any:
-    """A boto3 S3 client for ``settings`` (thread-safe: one per target)."""
+def make_client(
+    settings: S3Settings, credentials: S3Credentials, *, sign_payload: bool = True
+) -> Any:
+    """A boto3 S3 client for ``settings`` (thread-safe: one per target).
+
+    ``sign_payload=False``: a client for requests whose body carries its Content-MD5,
+    a signed header the server checks the body against, so the signature need not
+    cover a SHA-256 of the body as well. botocore already leaves it out so over HTTPS;
+    over plain HTTP it would hash every byte of a clip once more (and the gateway
+    again to check it), on top of the MD5 and the SHA-256 the put computes itself.
+    """
     import boto3  # type: ignore[import-untyped]
     from botocore.config import Config  # type: ignore[import-untyped]
 
+    s3: dict[str, Any] = {"addressing_style": settings.addressing_style}
+    if not sign_payload:
+        s3["payload_signing_enabled"] = False
     config = Config(
-        s3={"addressing_style": settings.addressing_style},
+        s3=s3,
         request_checksum_calculation=settings.checksums,
         response_checksum_validation="when_required",
         retries={"max_attempts": settings.attempts, "mode": "standard"},

@@ -9,27 +9,29 @@ the server lost is sent again, as is one the server holds with other bytes.
 
 The station's copy is read whole on every put (re-used parts too, without sending them):
 its SHA-256 must be the name the clip is stored under, or nothing is completed.
+
+A multipart upload is a pipeline: a reader thread reads and hashes the next part while
+the part before is on the wire (``uploader.s3_local.PartReader``). ``parts_in_flight``
+parts are sent at once (default 1: a crash costs at most the part being sent), and at
+most ``parts_in_flight + 1`` parts are in memory (2 x 16 MiB with the defaults). A stop
+is looked at before each part is sent; a part already on the wire is let finish, so what
+it stored is in the state the next put continues from.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import hashlib
-import os
-import stat
 import threading
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from uploader.errors import (
-    ConfirmationMismatch,
-    SourceIntegrityError,
-    TargetUnavailable,
-    UploadStopped,
-)
+from uploader.errors import ConfirmationMismatch, TargetUnavailable, UploadStopped
+from uploader.s3_body import Body, Sending
 from uploader.s3_client import S3Settings, error_code, s3_errors
+from uploader.s3_local import LocalCopy, Part, PartReader, content_md5
 from uploader.target import PutProgress, UploadedPart, UploadState
 
 
@@ -44,67 +46,6 @@ class Sent:
     parts_lost: int = 0
 
 
-class LocalCopy:
-    """The station's copy of a clip, open for reading at any offset."""
-
-    def __init__(self, source: Path) -> None:
-        self.source = source
-        try:
-            self.fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        except OSError as exc:
-            raise self.unreadable(exc.strerror or str(exc)) from None
-        try:
-            info = os.fstat(self.fd)
-        except OSError as exc:
-            os.close(self.fd)
-            raise self.unreadable(exc.strerror or str(exc)) from None
-        if not stat.S_ISREG(info.st_mode):
-            os.close(self.fd)
-            raise self.unreadable("not a regular file")
-        self.size = info.st_size
-
-    def unreadable(self, why: str) -> SourceIntegrityError:
-        return SourceIntegrityError(
-            f"the station's copy {self.source} cannot be read ({why}); nothing was stored centrally"
-        )
-
-    def read(self, offset: int, length: int) -> bytes:
-        chunks: list[bytes] = []
-        while length > 0:
-            try:
-                chunk = os.pread(self.fd, length, offset)
-            except OSError as exc:
-                raise self.unreadable(exc.strerror or str(exc)) from None
-            if not chunk:
-                raise self.unreadable(f"it ends before byte {offset}")
-            chunks.append(chunk)
-            offset += len(chunk)
-            length -= len(chunk)
-        return b"".join(chunks)
-
-    def close(self) -> None:
-        os.close(self.fd)
-
-    def __enter__(self) -> LocalCopy:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-def content_md5(data: bytes) -> tuple[str, str]:
-    """(Content-MD5 header value, the ETag S3 gives such a body or part)."""
-    digest = hashlib.md5(data, usedforsecurity=False)
-    return base64.b64encode(digest.digest()).decode(), f'"{digest.hexdigest()}"'
-
-
-def _not_its_name(copy: LocalCopy, sha256: str, found: str) -> SourceIntegrityError:
-    return SourceIntegrityError(
-        f"the station's copy {copy.source} is not the bytes its name says (it reads as "
-        f"sha256 {found}); nothing was stored centrally"
-    )
-
-
 def put_single(
     client: Any,
     settings: S3Settings,
@@ -113,17 +54,21 @@ def put_single(
     sha256: str,
     metadata: dict[str, str],
     lock: dict[str, Any],
+    progress: PutProgress | None = None,
 ) -> Sent:
     """One PUT of the whole clip (below the part size), locked as it is stored."""
     data = copy.read(0, copy.size)
     found = hashlib.sha256(data).hexdigest()
     if found != sha256:
-        raise _not_its_name(copy, sha256, found)
+        raise copy.not_its_name(sha256, found)
     md5, _ = content_md5(data)
+    body = Body(data, Sending(progress))
     with s3_errors(settings, f"storing {key}"):
         answer = client.put_object(
-            Bucket=settings.bucket, Key=key, Body=data, ContentMD5=md5, Metadata=metadata, **lock
-        )
+            Bucket=settings.bucket, Key=key, Body=body, ContentLength=len(data), ContentMD5=md5,
+            Metadata=metadata, **lock,
+        )  # fmt: skip
+    body.finish()
     return Sent(answer.get("VersionId"), parts_sent=1)
 
 
@@ -151,8 +96,74 @@ def _listed_parts(client: Any, settings: S3Settings, key: str, upload_id: str) -
         marker = int(page["NextPartNumberMarker"])
 
 
+class _Upload:
+    """One multipart upload being sent: its parts go out on sender threads, through
+    ``parts_client`` (see ``S3Target.parts_client``); the rest through ``client``."""
+
+    def __init__(
+        self,
+        clients: tuple[Any, Any],
+        settings: S3Settings,
+        key: str,
+        upload_id: str,
+        sending: Sending,
+    ) -> None:
+        self.client, self.parts_client = clients
+        self.settings = settings
+        self.key = key
+        self.upload_id = upload_id
+        self.sending = sending
+        self.count = 0
+
+    def send(self, part: Part, reader: PartReader) -> None:
+        """Send ``part`` (on a sender thread); the server must store it as its MD5."""
+        try:
+            body = Body(part.data, self.sending)
+            doing = f"sending part {part.number} of {self.count} of {self.key}"
+            with s3_errors(self.settings, doing):
+                answer = self.parts_client.upload_part(
+                    Bucket=self.settings.bucket, Key=self.key, UploadId=self.upload_id,
+                    PartNumber=part.number, Body=body, ContentLength=part.size,
+                    ContentMD5=part.md5,
+                )  # fmt: skip
+        finally:
+            reader.done_with(part)
+        if answer.get("ETag") not in (part.etag, None):
+            raise ConfirmationMismatch(
+                f"S3 stored part {part.number} of {self.key} as ETag {answer.get('ETag')}, "
+                f"not the MD5 of the bytes sent ({part.etag}); the clip stays queued and local"
+            )
+        body.finish()
+        self.sending.stored(UploadedPart(part.number, part.size, part.etag))
+
+    def start(self, metadata: dict[str, str]) -> str:
+        with s3_errors(self.settings, f"starting the upload of {self.key}"):
+            answer = self.client.create_multipart_upload(
+                Bucket=self.settings.bucket, Key=self.key, Metadata=metadata
+            )
+        self.upload_id = str(answer["UploadId"])
+        self.sending.started(self.upload_id)
+        return self.upload_id
+
+    def abort(self) -> None:
+        with contextlib.suppress(TargetUnavailable), s3_errors(self.settings, "aborting"):
+            self.client.abort_multipart_upload(
+                Bucket=self.settings.bucket, Key=self.key, UploadId=self.upload_id
+            )
+
+    def complete(self, parts: list[UploadedPart]) -> str | None:
+        listed = [{"PartNumber": p.number, "ETag": p.etag} for p in parts]
+        with s3_errors(self.settings, f"completing the upload of {self.key}"):
+            answer = self.client.complete_multipart_upload(
+                Bucket=self.settings.bucket, Key=self.key, UploadId=self.upload_id,
+                MultipartUpload={"Parts": listed},
+            )  # fmt: skip
+        version = answer.get("VersionId")
+        return None if version is None else str(version)
+
+
 def put_multipart(
-    client: Any,
+    clients: tuple[Any, Any],
     settings: S3Settings,
     key: str,
     copy: LocalCopy,
@@ -162,68 +173,74 @@ def put_multipart(
     progress: PutProgress | None,
     stop: threading.Event | None,
 ) -> Sent:
-    """Send the clip in parts of ``settings.part_size``, continuing ``state`` if the
-    server still has that upload; complete it once every part is there and the bytes
-    read are the clip's SHA-256."""
+    """Send the clip in parts of ``settings.part_size`` (``clients``: the target's
+    client and its parts client), continuing ``state`` if the server still has that
+    upload; complete it once every part is there and the bytes read are the clip's
+    SHA-256."""
+    part_size = settings.part_size
+    count = max(1, -(-copy.size // part_size))
+    in_flight = max(1, settings.parts_in_flight)
+    reused = lost = sent = 0
+    # The first part is read and hashed while the server is asked about the upload.
+    with PartReader(copy, part_size, count, in_flight + 1) as reader:
+        upload, held, saved = _begin(clients, settings, key, metadata, state, progress)
+        upload.count = count
+        sending = upload.sending
+        with ThreadPoolExecutor(in_flight, thread_name_prefix="evidock-s3-send") as senders:
+            on_wire: deque[Future[None]] = deque()
+            for _ in range(count):
+                part = reader.next()
+                if held.get(part.number) == (part.size, part.etag):
+                    reader.done_with(part)
+                    sending.stored(UploadedPart(part.number, part.size, part.etag))
+                    reused += 1
+                    continue
+                _settle(on_wire, len(on_wire) - in_flight + 1)
+                if stop is not None and stop.is_set():
+                    _settle(on_wire, len(on_wire))
+                    raise UploadStopped(
+                        f"stopped with {len(sending.parts)} of {count} parts of {key} stored; "
+                        "the upload resumes"
+                    )
+                lost += part.number in saved
+                on_wire.append(senders.submit(upload.send, part, reader))
+                sent += 1
+            _settle(on_wire, len(on_wire))
+        found = reader.sha256()
+    if found != sha256:
+        # Nothing wrong may be completed under the clip's name: drop the parts.
+        upload.abort()
+        raise copy.not_its_name(sha256, found)
+    version = upload.complete(sending.parts)
+    return Sent(version, parts_sent=sent, parts_reused=reused, parts_lost=lost)
+
+
+def _begin(
+    clients: tuple[Any, Any],
+    settings: S3Settings,
+    key: str,
+    metadata: dict[str, str],
+    state: UploadState | None,
+    progress: PutProgress | None,
+) -> tuple[_Upload, dict[int, Any], set[int]]:
+    """The upload to continue (``state``'s, if the server still has it: with the parts
+    it holds and the part numbers the state named), or a new one."""
     held: dict[int, Any] = {}
-    saved = {part.number: part for part in state.parts} if state is not None else {}
+    saved = {part.number for part in state.parts} if state is not None else set()
     upload_id = state.upload_id if state is not None else None
     if upload_id is not None:
         try:
-            held = _listed_parts(client, settings, key, upload_id)
+            held = _listed_parts(clients[0], settings, key, upload_id)
         except KeyError:
-            upload_id, saved = None, {}
+            upload_id, saved = None, set()
+    upload = _Upload(clients, settings, key, upload_id or "", Sending(progress, upload_id))
     if upload_id is None:
-        with s3_errors(settings, f"starting the upload of {key}"):
-            upload_id = str(
-                client.create_multipart_upload(Bucket=settings.bucket, Key=key, Metadata=metadata)[
-                    "UploadId"
-                ]
-            )
-        if progress is not None:
-            progress(0, UploadState(upload_id))
-    part_size = settings.part_size
-    count = max(1, -(-copy.size // part_size))
-    whole = hashlib.sha256()
-    done: list[UploadedPart] = []
-    sent = reused = lost = 0
-    for number in range(1, count + 1):
-        if stop is not None and stop.is_set():
-            raise UploadStopped(
-                f"stopped after part {number - 1} of {count} of {key}; the upload resumes"
-            )
-        offset = (number - 1) * part_size
-        data = copy.read(offset, min(part_size, copy.size - offset))
-        whole.update(data)
-        md5, etag = content_md5(data)
-        if held.get(number) == (len(data), etag):
-            reused += 1
-        else:
-            lost += number in saved
-            with s3_errors(settings, f"sending part {number} of {count} of {key}"):
-                answer = client.upload_part(
-                    Bucket=settings.bucket, Key=key, UploadId=upload_id, PartNumber=number,
-                    Body=data, ContentMD5=md5,
-                )  # fmt: skip
-            if answer.get("ETag") not in (etag, None):
-                raise ConfirmationMismatch(
-                    f"S3 stored part {number} of {key} as ETag {answer.get('ETag')}, not the "
-                    f"MD5 of the bytes sent ({etag}); the clip stays queued and local"
-                )
-            sent += 1
-        done.append(UploadedPart(number, len(data), etag))
-        if progress is not None:
-            progress(offset + len(data), UploadState(upload_id, tuple(done)))
-    found = whole.hexdigest()
-    if found != sha256:
-        # Nothing wrong may be completed under the clip's name: drop the parts.
-        with contextlib.suppress(TargetUnavailable), s3_errors(settings, "aborting"):
-            client.abort_multipart_upload(Bucket=settings.bucket, Key=key, UploadId=upload_id)
-        raise _not_its_name(copy, sha256, found)
-    parts = [{"PartNumber": p.number, "ETag": p.etag} for p in done]
-    with s3_errors(settings, f"completing the upload of {key}"):
-        answer = client.complete_multipart_upload(
-            Bucket=settings.bucket, Key=key, UploadId=upload_id,
-            MultipartUpload={"Parts": parts},
-        )  # fmt: skip
-    return Sent(answer.get("VersionId"), parts_sent=sent, parts_reused=reused, parts_lost=lost)
+        upload.start(metadata)
+    return upload, held, saved
+
+
+def _settle(on_wire: deque[Future[None]], count: int) -> None:
+    """Wait for the ``count`` oldest parts on the wire; the first failure is raised (the
+    others are still waited for when the senders close)."""
+    for _ in range(max(0, count)):
+        on_wire.popleft().result()

@@ -24,7 +24,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -67,11 +67,14 @@ ANCHORS_ROOT = "anchors"
 class HeldAnchor:
     """An anchor as central storage holds it: its name below ``anchors/``
     (``<station id>/<key hash>/checkpoint-<size>.anchor``, or a station's older
-    ``checkpoint-<size>.anchor`` straight in the folder), its text and where it is."""
+    ``checkpoint-<size>.anchor`` straight in the folder), its text and where it is; and
+    the trusted-timestamp token kept beside it (``<name>.tsr``), where the target reads
+    tokens back (S3) and one is there."""
 
     name: str
     text: str
     location: str
+    token: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -86,8 +89,11 @@ class HeldObject:
     version_id: str | None = None
 
 
-# progress(bytes of the object the target holds or has received so far, state to save or
-# None). Called between pieces; may raise to abandon the put (the state saved so far stays).
+# progress(bytes this put has sent so far, state to save or None). Called as the bytes
+# go (S3: every MiB read for sending, within a PUT or a part, so a bandwidth limit paces
+# them) and as parts complete; re-used parts of a resumed upload are never counted as
+# sent. May be called from the put's sender threads, never two calls at once. May raise
+# to abandon the put (the state saved so far stays).
 PutProgress = Callable[[int, UploadState | None], None]
 
 
@@ -168,4 +174,16 @@ class Target(Protocol):
         self, sha256: str, offset: int, length: int, version_id: str | None = None
     ) -> bytes:
         """``length`` bytes from ``offset`` of the object (fewer at its end)."""
+        ...
+
+
+@runtime_checkable
+class AnchorBytesTarget(Protocol):
+    """A target that also keeps bytes beside its anchors (S3: a checkpoint's
+    trusted-timestamp token, ``<anchor name>.tsr``), as write-once as the anchors."""
+
+    def put_anchor_bytes(self, name: str, data: bytes, *, prefix: str | None = None) -> str:
+        """Publish ``data`` once under ``name`` among the station's anchors (``prefix``
+        as ``put_anchor``'s); the same bytes again is a no-op, other bytes raise
+        ``ConfirmationMismatch``. Returns where it is held."""
         ...
