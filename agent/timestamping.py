@@ -38,7 +38,15 @@ from ledger import (
     der_sorted,
     read_certificates,
 )
-from uploader import DeliveryError, FolderTarget, Target, TsaClient, TsaRefused, TsaUnavailable
+from uploader import (
+    AnchorBytesTarget,
+    DeliveryError,
+    FolderTarget,
+    Target,
+    TsaClient,
+    TsaRefused,
+    TsaUnavailable,
+)
 
 log = logging.getLogger("evidock")
 
@@ -230,10 +238,8 @@ def put_token(
 ) -> str | None:
     """Write ``token`` once beside the anchor ``name`` in ``target``; where it is, or None
     when the target cannot hold bytes beside its anchors yet (the token stays local)."""
-    put_bytes = getattr(target, "put_anchor_bytes", None)
-    if callable(put_bytes):
-        where: str = put_bytes(f"{name}{TOKEN_SUFFIX}", token, prefix=prefix)
-        return where
+    if isinstance(target, AnchorBytesTarget):  # S3: beside the anchor, locked like it
+        return target.put_anchor_bytes(f"{name}{TOKEN_SUFFIX}", token, prefix=prefix)
     if not isinstance(target, FolderTarget):
         return None
     # Where the folder holds the anchor (publishing the same text again is a no-op).

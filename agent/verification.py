@@ -24,7 +24,7 @@ from agent.database import DB_NAME, open_readonly
 from agent.delivery import delivery_target
 from agent.identity import ledger_station
 from agent.station import Station
-from agent.timestamping import timestamp_lines
+from agent.timestamping import timestamp_lines, trust
 from config import StationConfig
 from config.timestamping import TimestampingSection
 from hashing import BufferBudget, EvidenceStore, HashOptions
@@ -33,7 +33,9 @@ from ledger import (
     Anchor,
     LedgerError,
     PublicKeyFile,
+    TimestampError,
     VerifyReport,
+    check_token,
     origin_for,
     read_public_key,
     report_text,
@@ -118,6 +120,16 @@ def read_anchors(paths: Sequence[Path]) -> list[Anchor]:
     return [anchor for _, anchor in read_labeled_anchors(paths)]
 
 
+@dataclass(frozen=True)
+class CentralAnchor(Anchor):
+    """An anchor read back from central storage, with where it is held and the
+    trusted-timestamp token kept beside it (S3), checked by ``verify_data_dir``."""
+
+    location: str = ""
+    published: str = ""  # the text as held: the token covers exactly these bytes
+    token: bytes | None = None
+
+
 @dataclass
 class StationAnchors:
     """The anchors found for one station, and what was left out."""
@@ -182,10 +194,14 @@ def _from_central(found: StationAnchors, word: str, config: StationConfig, data_
             "S3: give --anchor central (its anchors are read back from there)"
         )
     target = central_target(config, data_dir)
-    labeled = []
+    labeled: list[tuple[str, Anchor]] = []
     for held in target.anchors(found.station_id):
         try:
-            labeled.append((held.location, Anchor.parse(held.text)))
+            base = Anchor.parse(held.text)
+            anchor = CentralAnchor(
+                base.note, base.previous_size, base.proof, held.location, held.text, held.token
+            )
+            labeled.append((held.location, anchor))
         except (LedgerError, ValueError) as exc:
             raise VerificationInputError(
                 f"{held.location} is not an anchor ({exc}): central storage holds something "
@@ -259,6 +275,42 @@ def verify_data_dir(
             stamps, invalid = timestamp_lines(
                 conn, timestamping, data_dir=data_dir, anchors=anchor_paths(anchors)
             )
+            held, held_invalid = _central_token_lines(read, timestamping)
+            stamps, invalid = stamps + held, invalid or held_invalid
     finally:
         conn.close()
     return Verification(report, tuple(stamps), invalid)
+
+
+def _central_token_lines(
+    read: Sequence[Anchor], settings: TimestampingSection
+) -> tuple[list[str], bool]:
+    """A line per anchor read back from central storage with a token beside it
+    (timestamped at genTime by the TSA, or INVALID), as ``timestamp_lines`` says of
+    anchor files; and whether any is INVALID."""
+    tokened = [a for a in read if isinstance(a, CentralAnchor) and a.token is not None]
+    if not tokened:
+        return [], False
+    try:
+        roots, tsa_cert = trust(settings)
+    except TimestampError as exc:
+        return [f"trusted timestamps of central anchors not checked: {exc}"], False
+    lines, invalid = [], False
+    for anchor in tokened:
+        assert anchor.token is not None
+        try:
+            check = check_token(
+                anchor.token,
+                anchor.published.encode("utf-8"),
+                roots,
+                tsa_cert=tsa_cert,
+                policy=settings.policy_oid or None,
+            )
+        except TimestampError as exc:
+            invalid = True
+            lines.append(f"anchor {anchor.location}: trusted timestamp INVALID: {exc}")
+            continue
+        lines.append(
+            f"anchor {anchor.location}: timestamped at {check.gen_time_text()} by {check.tsa}"
+        )
+    return lines, invalid
