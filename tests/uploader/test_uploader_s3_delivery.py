@@ -25,7 +25,16 @@ from agent.delivery import deliver_due, delivery_target
 from agent.station import Station
 from config import load_config
 from config.common import iso_utc
-from uploader import Confirmation, PutProgress, S3Confirmation, S3Target, Target, UploadState
+from uploader import (
+    Confirmation,
+    HeldAnchor,
+    PutProgress,
+    S3Confirmation,
+    S3Target,
+    Target,
+    UploadState,
+)
+from uploader.target import HeldObject
 
 MIB = 1024 * 1024
 BIG = 17 * MIB  # four parts of 5 MiB (the last 2 MiB)
@@ -142,8 +151,19 @@ class _Killing:
     def head(self, sha256: str) -> Confirmation | None:
         return self.inner.head(sha256)
 
-    def put_anchor(self, name: str, text: str) -> str:
-        return self.inner.put_anchor(name, text)
+    def put_anchor(self, name: str, text: str, *, prefix: str | None = None) -> str:
+        return self.inner.put_anchor(name, text, prefix=prefix)
+
+    def anchors(self, station_id: str | None = None) -> list[HeldAnchor]:
+        return self.inner.anchors(station_id)
+
+    def held(self, sha256: str, version_id: str | None = None) -> HeldObject | None:
+        return self.inner.held(sha256, version_id)
+
+    def read_range(
+        self, sha256: str, offset: int, length: int, version_id: str | None = None
+    ) -> bytes:
+        return self.inner.read_range(sha256, offset, length, version_id)
 
     def put(
         self,

@@ -22,6 +22,7 @@ from agent.station import Station
 from config import load_config
 from uploader import (
     Confirmation,
+    HeldAnchor,
     PutProgress,
     S3Confirmation,
     S3Target,
@@ -29,6 +30,7 @@ from uploader import (
     Throttle,
     UploadState,
 )
+from uploader.target import HeldObject
 
 MIB = 1024 * 1024
 MB = 1_000_000
@@ -73,6 +75,17 @@ class _Watched:
 
     def put_anchor(self, name: str, text: str, *, prefix: str | None = None) -> str:
         return self.inner.put_anchor(name, text, prefix=prefix)
+
+    def anchors(self, station_id: str | None = None) -> list[HeldAnchor]:
+        return self.inner.anchors(station_id)
+
+    def held(self, sha256: str, version_id: str | None = None) -> HeldObject | None:
+        return self.inner.held(sha256, version_id)
+
+    def read_range(
+        self, sha256: str, offset: int, length: int, version_id: str | None = None
+    ) -> bytes:
+        return self.inner.read_range(sha256, offset, length, version_id)
 
     def put(
         self,

@@ -64,7 +64,8 @@ class _CountingCopy(LocalCopy):
 def test_the_reader_holds_at_most_its_parts_and_hashes_in_order(tmp_path: Path) -> None:
     path, sha = _clip(tmp_path, 10 * 1000 + 7)
     data = path.read_bytes()
-    with _CountingCopy(path) as copy, PartReader(copy, 1000, 11, held=2) as reader:
+    copy = _CountingCopy(path)
+    with copy, PartReader(copy, 1000, 11, held=2) as reader:
         first, second = reader.next(), reader.next()
         time.sleep(0.2)  # room for a reader that wrongly reads on
         assert copy.reads == 2, "a third part read while two are held"
