@@ -57,7 +57,9 @@ class Rgw:
         self.endpoint = f"http://{LOOPBACK}:{self.port}"
         # HTTPS as agencies run it: boto3 then streams with checksum trailers (see the docs).
         self.tls_port: int | None = free_port() if tls else None
-        self.tls_endpoint = f"https://localhost:{self.tls_port}" if tls else None
+        self.tls_endpoint = (
+            f"https://{LOOPBACK}:{self.tls_port}" if tls else None
+        )  # IP SAN: a minimal root may not resolve localhost
         self.ca_file: Path | None = None
         self.access_key = secrets.token_hex(10).upper()
         self.secret_key = secrets.token_urlsafe(30)
