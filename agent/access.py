@@ -20,6 +20,7 @@ from agent.errors import EvidockError
 from agent.sensitivity import check_fetch
 from agent.station import Station
 from hashing import NotRegularFileError
+from ledger import Leaf
 
 _CHUNK = 1024 * 1024
 
@@ -36,6 +37,25 @@ class AccessIntegrityError(EvidockError):
     """The stored clip does not match its ledger digest; nothing is handed out."""
 
     exit_code = 1
+
+
+def record_access(
+    station: Station,
+    conn: sqlite3.Connection,
+    clip_id: str,
+    *,
+    who: str,
+    purpose: str,
+    action: str,
+    via: str,
+) -> Leaf:
+    """Commit the ``clip.accessed`` leaf of one read, before its first byte (the CLI's
+    fetch and export, the API's download and stream alike)."""
+    with transaction(conn):
+        return station.ledger(conn).append(
+            "clip.accessed",
+            {"clip_id": clip_id, "who": who, "purpose": purpose, "action": action, "via": via},
+        )
 
 
 def fetch_clip(
@@ -74,17 +94,9 @@ def fetch_clip(
     expected = str(row["sha256"])
     try:
         try:
-            with transaction(conn):
-                station.ledger(conn).append(
-                    "clip.accessed",
-                    {
-                        "clip_id": clip_id,
-                        "who": who,
-                        "purpose": purpose,
-                        "action": "download",
-                        "via": via,
-                    },
-                )
+            record_access(
+                station, conn, clip_id, who=who, purpose=purpose, action="download", via=via
+            )
             digest = _copy_object(station, clip_id, expected, out_fd, out)
         finally:
             os.close(out_fd)

@@ -32,12 +32,11 @@ from typing import Annotated, Final
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import StreamingResponse
 
-from agent.access import AccessIntegrityError
+from agent.access import AccessIntegrityError, record_access
 from agent.api.auth import ClipCaller
 from agent.api.context import Conn, Ctx
 from agent.api.errors import ApiError
 from agent.api.routes_clips import ClipId, _facts
-from agent.database import transaction
 from agent.sensitivity import MAX_TEXT, check_fetch
 from agent.station import Station
 from config.policy import person_key
@@ -101,11 +100,7 @@ def _record_access(
     )
     if refused is not None:
         raise ApiError(403, "access_refused", refused)
-    with transaction(conn):
-        leaf = ledger.append(
-            "clip.accessed",
-            {"clip_id": clip_id, "who": who, "purpose": purpose, "action": action, "via": "api"},
-        )
+    leaf = record_access(station, conn, clip_id, who=who, purpose=purpose, action=action, via="api")
     return leaf.index
 
 
